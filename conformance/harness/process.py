@@ -1,0 +1,193 @@
+"""The kit's side of the harness: starts the agent in the target interpreter and talks to it.
+
+Every call is bounded. An agent that does not answer in time, or dies, raises HarnessError
+with the cause and the tail of the agent's stderr; the harness is then discarded and a fresh
+one is started for the next test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from conformance.harness.observations import Handler, collect_handlers
+from conformance.targets import Target, TargetError
+
+AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")
+HELLO_TIMEOUT = 60.0
+CALL_TIMEOUT = 10.0
+STDERR_TAIL = 2000
+
+
+class HarnessError(Exception):
+    """The harness failed to answer: the target hung, crashed or misbehaved."""
+
+
+class Harness:
+    """One agent process running the target's interpreter, with the implementation loaded."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._stderr = tempfile.TemporaryFile()
+        self._buffer = b""
+        self._seq = 0
+        command = [target.interpreter(), "-u", AGENT_PATH, *target.harness_args()]
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            start_new_session=True,
+        )
+        try:
+            self.hello = self._read(HELLO_TIMEOUT, "hello")
+        except HarnessError:
+            self.close()
+            raise
+        if not self.hello.get("ok"):
+            self.close()
+            stage = "--prelude " + str(target.prelude) if self.hello.get("stage") == "prelude" \
+                else "--impl " + target.impl
+            raise TargetError(f"{stage}: {self.hello.get('error')}")
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.hello["classes"])
+
+    def stderr_tail(self) -> str:
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - STDERR_TAIL))
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def call(self, op: str, timeout: float = CALL_TIMEOUT, **fields: Any) -> dict[str, Any]:
+        """Send one request and wait, at most ``timeout`` seconds, for its reply."""
+        self._seq += 1
+        message = json.dumps({"op": op, "seq": self._seq, **fields}) + "\n"
+        try:
+            assert self._process.stdin is not None
+            self._process.stdin.write(message.encode("utf-8"))
+            self._process.stdin.flush()
+        except OSError as exc:
+            raise self._failure(f"could not send {op!r} to the harness ({exc})") from None
+        reply = self._read(timeout, op)
+        if not reply.get("ok"):
+            raise HarnessError(f"the harness could not {op}: {reply.get('error')}\n"
+                               f"{reply.get('traceback', '')}")
+        return reply
+
+    def _read(self, timeout: float, op: str) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        fd = self._process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._failure(f"the harness did not answer {op!r} within {timeout:g}s")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise self._failure(f"the harness exited while answering {op!r}")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def _failure(self, message: str) -> HarnessError:
+        code = self._process.poll()
+        if code is not None:
+            message += f" (exit status {code})"
+        tail = self.stderr_tail().strip()
+        if tail:
+            message += "\nharness stderr (tail):\n" + tail
+        return HarnessError(message)
+
+    @contextlib.contextmanager
+    def serve(self, server_class: str, handler: str) -> Iterator[ServedServer]:
+        """Run ``server_class`` with a reporting ``handler`` on loopback port 0 meanwhile."""
+        reply = self.call("start", server=server_class, handler=handler)
+        served = ServedServer(self, reply["id"], tuple(reply["address"]))
+        try:
+            yield served
+        finally:
+            if self.alive:
+                served.stop()
+
+    def close(self) -> None:
+        """Stop the agent and everything it started; never waits more than a few seconds."""
+        if self._process.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                assert self._process.stdin is not None
+                self._process.stdin.write(b'{"op": "quit"}\n')
+                self._process.stdin.flush()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(3)
+        # The agent leads its own process group: this reaches forked handlers too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(5)
+        for stream in (self._process.stdin, self._process.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        self._stderr.close()
+
+
+class ServedServer:
+    """A server running in the harness, and what its handlers have reported so far."""
+
+    def __init__(self, harness: Harness, server_id: int, address: tuple[Any, ...]) -> None:
+        self.harness = harness
+        self.id = server_id
+        self.address = address
+        self.events: list[dict[str, Any]] = []
+        self.stop_report: dict[str, Any] | None = None
+
+    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
+        """Fetch new events, waiting up to ``timeout`` for the first one."""
+        reply = self.harness.call("events", timeout=timeout + CALL_TIMEOUT, id=self.id,
+                                  since=len(self.events), timeout_s=timeout)
+        new = reply["events"]
+        self.events.extend(new)
+        return new
+
+    def handlers(self) -> list[Handler]:
+        """Every handler instance seen so far, in the order their setup() ran."""
+        return collect_handlers(self.events)
+
+    def wait_for_handlers(self, count: int, *, kind: str, timeout: float) -> list[Handler]:
+        """Wait until ``count`` handlers have reported ``kind``; return all handlers seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            handlers = self.handlers()
+            if sum(1 for h in handlers if h.has(kind)) >= count:
+                return handlers
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return handlers
+            self.poll(min(remaining, 1.0))
+
+    def running(self, handlers: list[Handler]) -> list[str]:
+        """The uids of those handlers whose own thread or process is still running."""
+        reply = self.harness.call("running", id=self.id, handlers=[h.uid for h in handlers])
+        return list(reply["running"])
+
+    def stop(self, timeout: float = 5.0) -> dict[str, Any]:
+        """shutdown() then server_close(), each bounded; says which of them hung."""
+        if self.stop_report is None:
+            self.stop_report = self.harness.call("stop", timeout=3 * timeout + CALL_TIMEOUT,
+                                                 id=self.id, timeout_s=timeout)
+        return self.stop_report

@@ -1,0 +1,87 @@
+"""What the kit judges: an implementation module, the interpreter that runs it, and a prelude."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+
+STDLIB_MODULE = "socketserver"
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_PRELUDE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+class TargetError(Exception):
+    """The target cannot be run: the message names the option at fault and why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """An implementation of the socketserver API, as the harness will load it.
+
+    ``impl`` is a module name or the path of a ``.py`` file; ``python`` is the interpreter
+    that runs the harness (a name on PATH or a path; the kit's own when None); ``prelude``
+    is a ``module:callable`` called in the harness before the implementation is imported.
+    """
+
+    impl: str = STDLIB_MODULE
+    python: str | None = None
+    prelude: str | None = None
+
+    @property
+    def name(self) -> str:
+        """A short, file-name-safe label, used for the report folder."""
+        if self.impl == STDLIB_MODULE:
+            label = "stdlib"
+        elif self.is_file:
+            label = os.path.splitext(os.path.basename(self.impl))[0]
+        else:
+            label = self.impl
+        if self.python:
+            label += "@" + os.path.basename(self.python)
+        if self.prelude:
+            label += "+" + self.prelude.partition(":")[0]
+        return re.sub(r"[^\w.@+-]", "_", label)
+
+    @property
+    def is_file(self) -> bool:
+        return self.impl.endswith(".py") or os.sep in self.impl
+
+    def interpreter(self) -> str:
+        """The absolute path of the interpreter, or TargetError if there is none."""
+        if not self.python:
+            return sys.executable
+        if os.sep in self.python:
+            path = os.path.abspath(self.python)
+            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                raise TargetError(f"--python {self.python}: no executable interpreter there")
+            return path
+        found = shutil.which(self.python)
+        if found is None:
+            raise TargetError(f"--python {self.python}: no such interpreter on PATH")
+        return found
+
+    def check_syntax(self) -> None:
+        """Reject malformed options before anything is started."""
+        if self.is_file:
+            if not os.path.isfile(self.impl):
+                raise TargetError(f"--impl {self.impl}: no such file")
+        elif not _DOTTED.match(self.impl):
+            raise TargetError(f"--impl {self.impl}: not a module name or a .py file")
+        if self.prelude is not None and not _PRELUDE.match(self.prelude):
+            raise TargetError(f"--prelude {self.prelude}: expected module:callable")
+        self.interpreter()
+
+    def harness_args(self) -> list[str]:
+        """Arguments for the agent: files become absolute, since the agent may run elsewhere."""
+        impl = os.path.abspath(self.impl) if self.is_file else self.impl
+        args = ["--impl", impl]
+        if self.prelude:
+            args += ["--prelude", self.prelude]
+        return args
+
+    def describe(self) -> dict[str, str | None]:
+        return {"name": self.name, "impl": self.impl, "python": self.python,
+                "prelude": self.prelude}
