@@ -15,7 +15,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from conformance.harness.observations import Handler, collect_handlers
@@ -39,6 +38,7 @@ class Harness:
         self._stderr = tempfile.TemporaryFile()
         self._buffer = b""
         self._seq = 0
+        self.broken = False
         command = [target.interpreter(), "-u", AGENT_PATH, *target.harness_args()]
         self._process = subprocess.Popen(
             command,
@@ -59,8 +59,9 @@ class Harness:
             raise TargetError(f"{stage}: {self.hello.get('error')}")
 
     @property
-    def alive(self) -> bool:
-        return self._process.poll() is None
+    def usable(self) -> bool:
+        """False once the agent died or missed an answer: its replies can't be trusted."""
+        return not self.broken and self._process.poll() is None
 
     @property
     def classes(self) -> list[str]:
@@ -106,6 +107,7 @@ class Harness:
         return json.loads(line)
 
     def _failure(self, message: str) -> HarnessError:
+        self.broken = True
         code = self._process.poll()
         if code is not None:
             message += f" (exit status {code})"
@@ -114,16 +116,13 @@ class Harness:
             message += "\nharness stderr (tail):\n" + tail
         return HarnessError(message)
 
-    @contextlib.contextmanager
-    def serve(self, server_class: str, handler: str) -> Iterator[ServedServer]:
-        """Run ``server_class`` with a reporting ``handler`` on loopback port 0 meanwhile."""
+    def start(self, server_class: str, handler: str) -> ServedServer:
+        """Run ``server_class`` on loopback port 0 with a reporting ``handler``.
+
+        ``handler`` is ``echo`` (streams: recv(1024) and sendall(data.upper()) until EOF)
+        or ``udp-echo`` (reply to the datagram with its upper case)."""
         reply = self.call("start", server=server_class, handler=handler)
-        served = ServedServer(self, reply["id"], tuple(reply["address"]))
-        try:
-            yield served
-        finally:
-            if self.alive:
-                served.stop()
+        return ServedServer(self, reply["id"], tuple(reply["address"]), server_class)
 
     def close(self) -> None:
         """Stop the agent and everything it started; never waits more than a few seconds."""
@@ -149,12 +148,19 @@ class Harness:
 class ServedServer:
     """A server running in the harness, and what its handlers have reported so far."""
 
-    def __init__(self, harness: Harness, server_id: int, address: tuple[Any, ...]) -> None:
+    def __init__(self, harness: Harness, server_id: int, address: tuple[Any, ...],
+                 server_class: str) -> None:
         self.harness = harness
         self.id = server_id
         self.address = address
+        self.server_class = server_class
+        self._taken = 0
         self.events: list[dict[str, Any]] = []
         self.stop_report: dict[str, Any] | None = None
+
+    @property
+    def is_datagram(self) -> bool:
+        return "Datagram" in self.server_class or "UDP" in self.server_class
 
     def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
         """Fetch new events, waiting up to ``timeout`` for the first one."""
@@ -168,17 +174,27 @@ class ServedServer:
         """Every handler instance seen so far, in the order their setup() ran."""
         return collect_handlers(self.events)
 
-    def wait_for_handlers(self, count: int, *, kind: str, timeout: float) -> list[Handler]:
-        """Wait until ``count`` handlers have reported ``kind``; return all handlers seen."""
+    def take_handlers(self, count: int, *, until: str, timeout: float) -> list[Handler]:
+        """The next ``count`` handler instances not taken yet, once each reported ``until``.
+
+        Returns fewer, or unfinished, handlers if the timeout passes first; the caller's
+        assertion then says what was missing."""
         deadline = time.monotonic() + timeout
         while True:
-            handlers = self.handlers()
-            if sum(1 for h in handlers if h.has(kind)) >= count:
-                return handlers
+            fresh = self.handlers()[self._taken:]
+            if sum(1 for h in fresh[:count] if h.has(until)) >= count:
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return handlers
+                break
             self.poll(min(remaining, 1.0))
+        self._taken += min(count, len(fresh))
+        return fresh[:count]
+
+    def untaken(self) -> list[Handler]:
+        """Handler instances that reported since the last take_handlers() and were not taken."""
+        self.poll()
+        return self.handlers()[self._taken:]
 
     def running(self, handlers: list[Handler]) -> list[str]:
         """The uids of those handlers whose own thread or process is still running."""

@@ -1,0 +1,88 @@
+"""The command line: ``python -m conformance [--impl ...] [--python ...] [--prelude ...]``.
+
+Exit status: 0 when every contract holds (or fails only as expected), 1 when any contract
+fails, 2 with a one-line error for bad usage, 5 when the options select no contract.
+Arguments the kit does not know are passed to pytest (``-n auto``, ``-x``, ``-k ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import metadata
+
+import pytest
+
+from conformance.harness import HarnessError
+from conformance.plugin import probe
+from conformance.targets import Target, TargetError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NO_CONTRACT = 5
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description="Check a socketserver implementation against the documented contracts. "
+                    "Unrecognised arguments are passed to pytest.",
+    )
+    parser.add_argument("--impl", default="socketserver", metavar="MODULE|FILE",
+                        help="module name or .py file exposing the socketserver API "
+                             "(default: socketserver)")
+    parser.add_argument("--python", default=None, metavar="INTERPRETER",
+                        help="interpreter running the implementation: a name on PATH or a "
+                             "path (default: this one)")
+    parser.add_argument("--prelude", default=None, metavar="MODULE:CALLABLE",
+                        help="called before the implementation is imported, "
+                             "e.g. gevent.monkey:patch_all")
+    parser.add_argument("--report-dir", default="reports", metavar="DIR",
+                        help="reports go to DIR/<target>/ (default: reports)")
+    parser.add_argument("--contract", action="append", default=[], metavar="ID",
+                        help="check only contracts whose id matches this glob (repeatable)")
+    parser.add_argument("--server", action="append", default=[], metavar="CLASS",
+                        help="check only on this server class (repeatable)")
+    return parser
+
+
+def _plugin_is_installed() -> bool:
+    return any(ep.value == "conformance.plugin"
+               for ep in metadata.entry_points(group="pytest11"))
+
+
+def pytest_args(options: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The pytest command line that runs the contract tests for these options."""
+    args = ["--pyargs", "conformance.contracts", "--report-dir", options.report_dir]
+    if not _plugin_is_installed():
+        args += ["-p", "conformance.plugin"]
+    for name in ("impl", "python", "prelude"):
+        value = getattr(options, name)
+        if value and not (name == "impl" and value == "socketserver"):
+            args += [f"--{name}", value]
+    for contract_id in options.contract:
+        args += ["--contract", contract_id]
+    for server_class in options.server:
+        args += ["--server", server_class]
+    return args + extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the kit; returns the exit status described in the module docstring."""
+    parser = _parser()
+    options, extra = parser.parse_known_args(argv)
+    target = Target(impl=options.impl, python=options.python, prelude=options.prelude)
+    try:
+        probe(target)
+    except (TargetError, HarnessError) as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        print(f"{parser.prog}: error: {first_line}", file=sys.stderr)
+        return EXIT_USAGE
+    code = pytest.main(pytest_args(options, extra))
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print(f"{parser.prog}: no contract was selected", file=sys.stderr)
+        return EXIT_NO_CONTRACT
+    return int(code)

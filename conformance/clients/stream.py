@@ -1,0 +1,170 @@
+"""Stream clients: write a payload in a given pattern and read the reply, several at once.
+
+All clients of a run share one select loop with one deadline, so a server that hangs costs
+a bounded wait and shows up as a short transcript, never as a hung test.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.strategies import ClientPlan
+
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass
+class Transcript:
+    """What one client sent, what it received, and whether it saw the server's EOF."""
+
+    sent: bytes
+    client_address: Any
+    received: bytearray = field(default_factory=bytearray)
+    eof: bool = False
+    error: str | None = None
+    finished_at: float | None = None
+
+    def describe(self) -> str:
+        state = "EOF" if self.eof else (self.error or "no EOF")
+        return f"sent {len(self.sent)} bytes, received {len(self.received)} bytes, then {state}"
+
+
+class StreamClient:
+    """A connected client following a list of (pause, chunk) writes."""
+
+    def __init__(self, address: tuple[Any, ...], chunks: list[tuple[float, bytes]], *,
+                 expect: int, until_eof: bool, half_close: bool = True) -> None:
+        self.sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+        self.sock.setblocking(False)
+        self.transcript = Transcript(b"".join(c for _, c in chunks), self.sock.getsockname())
+        self._chunks = list(chunks)
+        self._pending = b""
+        self._next_write = time.monotonic() + (chunks[0][0] if chunks else 0.0)
+        self._expect = expect
+        self._until_eof = until_eof
+        self._half_close = half_close
+        self._write_done = False
+
+    @property
+    def done(self) -> bool:
+        t = self.transcript
+        if t.eof or t.error:
+            return True
+        return not self._until_eof and self._write_done and len(t.received) >= self._expect
+
+    def wants_write(self, now: float) -> bool:
+        return not self._write_done and now >= self._next_write
+
+    def next_wakeup(self) -> float | None:
+        return None if self._write_done else self._next_write
+
+    def on_writable(self, now: float) -> None:
+        if not self._pending:
+            if not self._chunks:
+                self._finish_writing()
+                return
+            self._pending = self._chunks.pop(0)[1]
+        try:
+            sent = self.sock.send(self._pending) if self._pending else 0
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.transcript.error = f"send failed: {exc}"
+            return
+        self._pending = self._pending[sent:]
+        if not self._pending:
+            if self._chunks:
+                self._next_write = now + self._chunks[0][0]
+            else:
+                self._finish_writing()
+
+    def _finish_writing(self) -> None:
+        self._write_done = True
+        if self._half_close:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError as exc:
+                self.transcript.error = f"half-close failed: {exc}"
+
+    def on_readable(self) -> None:
+        try:
+            data = self.sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.transcript.error = f"recv failed: {exc}"
+            return
+        if data:
+            self.transcript.received += data
+        else:
+            self.transcript.eof = True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def run_clients(clients: list[StreamClient], *, timeout: float) -> list[Transcript]:
+    """Drive every client until it is done or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for client in clients:
+            selector.register(client.sock, selectors.EVENT_READ, client)
+        while True:
+            now = time.monotonic()
+            active = [c for c in clients if not c.done]
+            if not active or now >= deadline:
+                break
+            for client in active:
+                events = selectors.EVENT_READ
+                if client.wants_write(now):
+                    events |= selectors.EVENT_WRITE
+                selector.modify(client.sock, events, client)
+            wakeups = [w for c in active if (w := c.next_wakeup()) is not None and w > now]
+            wait = min([deadline, *wakeups]) - now
+            for key, mask in selector.select(max(0.0, wait)):
+                client = key.data
+                if mask & selectors.EVENT_READ:
+                    client.on_readable()
+                if mask & selectors.EVENT_WRITE and not client.done:
+                    client.on_writable(time.monotonic())
+                if client.done and client.transcript.finished_at is None:
+                    client.transcript.finished_at = time.monotonic()
+    return [client.transcript for client in clients]
+
+
+def exchange(address: tuple[Any, ...], plans: list[ClientPlan], *, until_eof: bool = False,
+             timeout: float) -> list[Transcript]:
+    """Connect one client per plan, all at once, and return their transcripts.
+
+    Each client writes its payload in its pattern, half-closes, and reads until it has as
+    many bytes as it sent (and, with ``until_eof``, until the server closes)."""
+    clients = [StreamClient(address, plan.chunks(), expect=len(plan.payload),
+                            until_eof=until_eof) for plan in plans]
+    try:
+        return run_clients(clients, timeout=timeout)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def recv_exactly(sock: socket.socket, count: int, *, timeout: float) -> bytes:
+    """Read until ``count`` bytes, EOF or ``timeout`` seconds, whichever comes first."""
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    while len(received) < count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(count - len(received))
+        except (socket.timeout, OSError):
+            break
+        if not data:
+            break
+        received += data
+    return bytes(received)

@@ -1,0 +1,93 @@
+"""The contract catalog: every contract's id, statement, level and documentation reference.
+
+A contract is declared once, on the test that checks it, with ``@contract``; the test's
+docstring is its statement. ``catalog()`` collects them all for reports and the README.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+DOCS = "https://docs.python.org/3/library/socketserver.html"
+MUST = "must"
+SHOULD = "should"
+LEVELS = (MUST, SHOULD)
+
+TCP_SERVERS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer")
+UDP_SERVERS = ("UDPServer", "ThreadingUDPServer", "ForkingUDPServer")
+INET_SERVERS = TCP_SERVERS + UDP_SERVERS
+CONCURRENT_TCP_SERVERS = ("ThreadingTCPServer", "ForkingTCPServer")
+
+MARKER = "contract"
+
+_Test = TypeVar("_Test", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A documented behaviour of the socketserver API that the kit checks."""
+
+    id: str
+    statement: str
+    level: str
+    reference: str
+    servers: tuple[str, ...]
+
+    @property
+    def test_name(self) -> str:
+        return "test_" + self.id.replace(".", "_")
+
+
+_REGISTRY: dict[str, Contract] = {}
+
+
+def _statement(test: Callable[..., Any]) -> str:
+    paragraph = (test.__doc__ or "").strip().split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in paragraph.splitlines())
+
+
+def contract(contract_id: str, *, servers: tuple[str, ...], reference: str,
+             level: str = MUST) -> Callable[[_Test], _Test]:
+    """Declare the test below as the check of contract ``contract_id``.
+
+    The test runs once per server class in ``servers`` (as its ``server_class`` parameter)
+    and its docstring's first paragraph is the contract's one-line statement.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+
+    def decorate(test: _Test) -> _Test:
+        declared = Contract(contract_id, _statement(test), level, reference, tuple(servers))
+        if test.__name__ != declared.test_name:
+            raise ValueError(f"contract {contract_id} must be checked by {declared.test_name}")
+        if not declared.statement:
+            raise ValueError(f"contract {contract_id} has no statement (docstring)")
+        if _REGISTRY.setdefault(contract_id, declared) != declared:
+            raise ValueError(f"contract id {contract_id} is declared twice")
+        test.contract = declared  # type: ignore[attr-defined]
+        marked = getattr(pytest.mark, MARKER)(contract_id)(test)
+        return pytest.mark.parametrize("server_class", servers)(marked)
+
+    return decorate
+
+
+def catalog() -> list[Contract]:
+    """Every contract the kit knows, sorted by id."""
+    package = importlib.import_module("conformance.contracts")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("test_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return sorted(_REGISTRY.values(), key=lambda c: c.id)
+
+
+def get(contract_id: str) -> Contract:
+    """The contract with that id; KeyError if no contract module declares it."""
+    if contract_id not in _REGISTRY:
+        catalog()
+    return _REGISTRY[contract_id]

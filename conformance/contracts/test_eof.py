@@ -1,0 +1,55 @@
+"""How a stream conversation ends: the client half-closes, the handler sees b'' and returns.
+
+Documentation, BaseRequestHandler: "setup() ... handle() ... finish(): Called after the
+handle() method to perform any clean-up actions required." and, for the server,
+"shutdown_request(): Called to shutdown and close an individual request." The
+documentation's echo loop relies on ``recv`` returning an empty bytes object at EOF.
+"""
+
+from __future__ import annotations
+
+import time
+
+from hypothesis import example, given
+
+from conformance import bounds
+from conformance.clients import stream
+from conformance.contracts.catalog import DOCS, TCP_SERVERS, contract
+from conformance.harness import ServedServer
+from conformance.strategies import KIB, ClientPlan, WritePattern, client_plans
+
+LIFECYCLE = ["setup", "handle", "handle-returned", "finish"]
+
+
+@contract("eof.ends_handler", servers=TCP_SERVERS,
+          reference=DOCS + "#socketserver.BaseRequestHandler.finish")
+def test_eof_ends_handler(server: ServedServer) -> None:
+    """After the client half-closes, the handler's recv() returns b'', handle() returns,
+    finish() runs, the server closes the connection and the client reads EOF; there is one
+    handler instance per connection and nothing of it is left running."""
+
+    @example(plan=ClientPlan(b"hello", WritePattern()))
+    @given(plan=client_plans(max_size=64 * KIB))
+    def check(plan: ClientPlan) -> None:
+        (transcript,) = stream.exchange(server.address, [plan], until_eof=True,
+                                        timeout=bounds.EOF)
+        assert transcript.eof, (
+            f"the client read no EOF within {bounds.EOF:g}s of half-closing "
+            f"({transcript.describe()}): the server did not close the connection")
+        handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+        extra = server.untaken()
+        assert not extra, f"one connection made {1 + len(extra)} handler instances, not one"
+        handler = handlers[0]
+        assert handler.kinds == LIFECYCLE, (
+            f"the handler went through {handler.kinds}, not {LIFECYCLE}")
+        ended_by = handler.first("handle-returned")["ended_by"]
+        assert ended_by == "eof", f"handle() ended by {ended_by}, not by recv() returning b''"
+        deadline = time.monotonic() + bounds.HANDLER_EXIT
+        while server.running([handler]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not server.running([handler]), (
+            f"the handler's {handler.ran_in} is still running {bounds.HANDLER_EXIT:g}s "
+            "after finish()")
+
+    check()

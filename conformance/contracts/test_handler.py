@@ -1,0 +1,58 @@
+"""The handler's view of who it serves: ``self.client_address`` and ``self.server``.
+
+Documentation, BaseRequestHandler.handle(): "the request is available as self.request; the
+client address as self.client_address; and the server instance as self.server, in case it
+needs access to per-server information."
+"""
+
+from __future__ import annotations
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conformance import bounds
+from conformance.clients import round_trip
+from conformance.contracts.catalog import DOCS, INET_SERVERS, contract
+from conformance.harness import ServedServer
+from conformance.strategies import payloads
+
+HANDLE_DOC = DOCS + "#socketserver.BaseRequestHandler.handle"
+
+
+@contract("handler.client_address", servers=INET_SERVERS, reference=HANDLE_DOC)
+def test_handler_client_address(server: ServedServer) -> None:
+    """self.client_address is the client's own address, as getsockname() reports it on the
+    client's socket, for TCP and UDP alike."""
+
+    @example(payload=b"hello", clients=1)
+    @given(payload=payloads(max_size=1024), clients=st.integers(1, 3))
+    def check(payload: bytes, clients: int) -> None:
+        for _ in range(clients):
+            client_address = round_trip(server.address, payload,
+                                        is_datagram=server.is_datagram)
+            handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
+            assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+            # "the client address as self.client_address"
+            assert handlers[0].client_address == client_address, (
+                f"self.client_address is {handlers[0].client_address!r}, but the client's "
+                f"address is {client_address!r}")
+
+    check()
+
+
+@contract("handler.server", servers=INET_SERVERS, reference=HANDLE_DOC)
+def test_handler_server(server: ServedServer) -> None:
+    """self.server is the server instance that accepted the request."""
+
+    @example(payload=b"hello")
+    @given(payload=payloads(max_size=1024))
+    def check(payload: bytes) -> None:
+        round_trip(server.address, payload, is_datagram=server.is_datagram)
+        handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
+        assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+        # "and the server instance as self.server"
+        assert handlers[0].setup.get("server_is_server"), (
+            f"self.server is a {handlers[0].setup.get('server_type')} that is not the "
+            f"{server.server_class} serving the request")
+
+    check()

@@ -1,0 +1,292 @@
+"""The pytest plugin: target options, the harness and server fixtures, and the reports.
+
+Registered through the ``pytest11`` entry point, so ``pytest --pyargs conformance.contracts
+--impl mypkg.myserver -n auto`` works wherever the kit is installed. Workers run contract
+tests and attach what they found to each test report; the controller (or the only process,
+without xdist) gathers those into results.json, junit.xml and the terminal verdict.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shlex
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conformance.contracts.catalog import MARKER, UDP_SERVERS, Contract
+from conformance.harness import Harness, HarnessError, ServedServer
+from conformance.reporting.junit import write_junit
+from conformance.reporting.results import RunResults
+from conformance.reporting.terminal import verdict_lines
+from conformance.targets import Target, TargetError
+
+_POOL = pytest.StashKey["HarnessPool"]()
+_USER_PROPERTY = "conformance"
+_MESSAGE_LIMIT = 4000
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "socketserver conformance")
+    group.addoption("--impl", default=None, metavar="MODULE|FILE",
+                    help="the implementation under test: a module name or a .py file "
+                         "exposing the socketserver API (default: socketserver)")
+    group.addoption("--python", default=None, metavar="INTERPRETER",
+                    help="the interpreter that runs the implementation: a name on PATH or "
+                         "a path (default: the one running pytest)")
+    group.addoption("--prelude", default=None, metavar="MODULE:CALLABLE",
+                    help="called in the harness before the implementation is imported, "
+                         "e.g. gevent.monkey:patch_all")
+    group.addoption("--report-dir", default="reports", metavar="DIR",
+                    help="where results.json and junit.xml go, under DIR/<target>/ "
+                         "(default: reports)")
+    group.addoption("--contract", action="append", default=[], metavar="ID",
+                    help="check only contracts whose id matches (glob; repeatable)")
+    group.addoption("--server", action="append", default=[], metavar="CLASS",
+                    help="check only on these server classes (repeatable)")
+
+
+def target_from(config: pytest.Config) -> Target:
+    """The target the options name."""
+    return Target(impl=config.getoption("impl") or "socketserver",
+                  python=config.getoption("python"), prelude=config.getoption("prelude"))
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(id): the test checks the socketserver contract with this id")
+    # Hypothesis is imported here, not at plugin import, so that pytest can still rewrite
+    # the asserts of Hypothesis' own plugin.
+    from hypothesis import settings
+
+    from conformance import profiles
+
+    profiles.register()
+    try:
+        profile = _profile_name(config)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    settings.load_profile(profile)
+    target = target_from(config)
+    config.stash[_POOL] = HarnessPool(target)
+    if _is_worker(config):
+        return
+    results = RunResults(target=target.describe(), profile=profile)
+    config.pluginmanager.register(_ResultsCollector(config, results), "conformance-results")
+    if any(config.getoption(name) for name in ("impl", "python", "prelude")):
+        try:
+            probe(target)
+        except (TargetError, HarnessError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def _profile_name(config: pytest.Config) -> str:
+    from conformance import profiles
+
+    return config.getoption("hypothesis_profile", None) or profiles.default_name()
+
+
+def probe(target: Target) -> dict[str, Any]:
+    """Start the harness once: the target's interpreter runs, the prelude and import work."""
+    target.check_syntax()
+    harness = Harness(target)
+    harness.close()
+    return harness.hello
+
+
+class HarnessPool:
+    """The harness of this process, started on first use and replaced if it breaks."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._harness: Harness | None = None
+
+    def get(self) -> Harness:
+        if self._harness is not None and not self._harness.usable:
+            self.discard()
+        if self._harness is None:
+            self._harness = Harness(self.target)
+        return self._harness
+
+    def discard(self) -> None:
+        if self._harness is not None:
+            self._harness.close()
+            self._harness = None
+
+    def describe(self) -> dict[str, Any]:
+        """The target, with its interpreter's own account once the harness has started."""
+        info: dict[str, Any] = dict(self.target.describe())
+        if self._harness is not None:
+            hello = self._harness.hello
+            info.update({key: hello.get(key) for key in (
+                "python_version", "implementation", "module_file")})
+            info["executable"] = hello.get("python")
+        return info
+
+
+@pytest.fixture(scope="session")
+def harness_pool(pytestconfig: pytest.Config) -> Iterator[HarnessPool]:
+    """The harness running the target; one per pytest process (so one per xdist worker)."""
+    pool = pytestconfig.stash[_POOL]
+    yield pool
+    pool.discard()
+
+
+@pytest.fixture
+def server(harness_pool: HarnessPool, server_class: str) -> Iterator[ServedServer]:
+    """A ``server_class`` server of the target, serving the reference handler on loopback.
+
+    Skips when the target has no such class; after the test, the server is shut down and
+    closed, and a shutdown() or server_close() that does not return is an error."""
+    harness = harness_pool.get()
+    if server_class not in harness.classes:
+        pytest.skip(f"{harness_pool.target.name} has no {server_class}")
+    handler = "udp-echo" if server_class in UDP_SERVERS else "echo"
+    served = harness.start(server_class, handler)
+    yield served
+    if not harness.usable:
+        harness_pool.discard()
+        return
+    try:
+        report = served.stop()
+    except HarnessError:
+        harness_pool.discard()
+        raise
+    problems = [f"{call}() did not return within 5s" if report[key] == "hung"
+                else f"{call}() {report[key]}"
+                for key, call in (("shutdown", "shutdown"), ("close", "server_close"))
+                if report[key] != "ok"]
+    if problems:
+        harness_pool.discard()
+        pytest.fail(f"stopping {server_class}: " + "; ".join(problems), pytrace=False)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    patterns = config.getoption("contract")
+    servers = set(config.getoption("server"))
+    if not patterns and not servers:
+        return
+    selected, deselected = [], []
+    for item in items:
+        marker = item.get_closest_marker(MARKER)
+        if marker is None:
+            selected.append(item)
+            continue
+        server_class = _server_class(item)
+        keep = (not patterns or any(fnmatch.fnmatchcase(marker.args[0], p) for p in patterns))
+        keep = keep and (not servers or server_class in servers)
+        (selected if keep else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def _server_class(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("server_class") if callspec is not None else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    marker = item.get_closest_marker(MARKER)
+    if marker is not None:
+        report.user_properties.append((_USER_PROPERTY, _phase(item, call, report)))
+    return report
+
+
+def _phase(item: pytest.Item, call: pytest.CallInfo[None],
+           report: pytest.TestReport) -> dict[str, Any]:
+    """What one phase of a contract test found, in a form that survives xdist."""
+    contract: Contract = getattr(item.function, "contract")  # type: ignore[attr-defined]
+    phase: dict[str, Any] = {
+        "contract": contract.__dict__.copy(),
+        "server": _server_class(item),
+        "nodeid": item.nodeid,
+        "when": report.when,
+        "duration": report.duration,
+        "outcome": "passed",
+        "target": item.config.stash[_POOL].describe(),
+    }
+    if hasattr(report, "wasxfail"):
+        phase["outcome"] = "xfailed" if report.skipped else "passed"
+        phase["message"] = report.wasxfail
+    elif report.skipped:
+        phase["outcome"] = "skipped"
+        longrepr = report.longrepr
+        phase["message"] = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    elif report.failed:
+        phase["outcome"] = "failed" if report.when == "call" else "error"
+        if call.excinfo is not None:
+            phase.update(_describe_failure(call.excinfo.value))
+        phase["reproduce"] = _reproduce_command(item, contract)
+    return phase
+
+
+def _describe_failure(error: BaseException) -> dict[str, str | None]:
+    if isinstance(error, AssertionError) and str(error):
+        message = str(error)
+    else:
+        message = f"{type(error).__name__}: {error}"
+    notes: list[str] = []
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        notes.extend(getattr(current, "__notes__", []))
+        pending.extend(getattr(current, "exceptions", []))
+    counterexample = "\n".join(note for note in notes if note.strip()) or None
+    return {"message": message[:_MESSAGE_LIMIT], "counterexample": counterexample}
+
+
+def _reproduce_command(item: pytest.Item, contract: Contract) -> str:
+    config = item.config
+    words = ["python", "-m", "conformance"]
+    for option in ("impl", "python", "prelude"):
+        value = config.getoption(option)
+        if value:
+            words += [f"--{option}", value]
+    words += ["--contract", contract.id]
+    server_class = _server_class(item)
+    if server_class:
+        words += ["--server", server_class]
+    words += ["--hypothesis-profile", _profile_name(config)]
+    return shlex.join(words)
+
+
+class _ResultsCollector:
+    """Gathers contract results on the controller and writes the reports once, at the end."""
+
+    def __init__(self, config: pytest.Config, results: RunResults) -> None:
+        self.config = config
+        self.results = results
+        self.folder: str | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, value in report.user_properties:
+            if name == _USER_PROPERTY:
+                self.results.add(Contract(**value["contract"]), value)
+
+    def pytest_sessionfinish(self) -> None:
+        if not self.results.contracts:
+            return
+        self.folder = os.path.join(str(self.config.invocation_params.dir),
+                                   self.config.getoption("report_dir"),
+                                   self.results.target["name"])
+        self.results.write(os.path.join(self.folder, "results.json"))
+        write_junit(self.results, os.path.join(self.folder, "junit.xml"))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.folder is None:
+            return
+        terminalreporter.section("socketserver conformance")
+        for text, markup in verdict_lines(self.results):
+            terminalreporter.line(text, **markup)
+        terminalreporter.line(f"reports: {os.path.relpath(self.folder)}/"
+                              "{results.json,junit.xml}")

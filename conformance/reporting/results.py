@@ -1,0 +1,130 @@
+"""The results of a run, per contract and per server class, and their JSON form.
+
+``results.json`` is the kit's one durable output: every other report is built from it.
+Its schema is documented in the README; bump SCHEMA_VERSION on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from conformance.contracts.catalog import Contract
+
+SCHEMA = "socketserver-conformance/results"
+SCHEMA_VERSION = 1
+OUTCOMES = ("passed", "failed", "xfailed", "skipped", "error")
+# A contract is as bad as its worst case.
+_SEVERITY = {"failed": 4, "error": 3, "xfailed": 2, "passed": 1, "skipped": 0}
+
+
+@dataclass
+class Case:
+    """One contract checked on one server class."""
+
+    server: str
+    nodeid: str
+    outcome: str = "passed"
+    message: str | None = None
+    counterexample: str | None = None
+    reproduce: str | None = None
+    duration: float = 0.0
+
+    def merge(self, phase: dict[str, Any]) -> None:
+        """Fold in what the setup, call or teardown phase of the test reported."""
+        self.duration += phase.get("duration", 0.0)
+        outcome = phase["outcome"]
+        if outcome == "passed":
+            return
+        if outcome in ("skipped", "xfailed") and self.outcome == "passed":
+            self.outcome = outcome
+        elif outcome in ("failed", "error") and self.outcome in ("passed", "skipped"):
+            self.outcome = "error" if phase["when"] != "call" else "failed"
+        else:
+            return
+        for key in ("message", "counterexample", "reproduce"):
+            setattr(self, key, phase.get(key))
+
+
+@dataclass
+class ContractResult:
+    """A contract and its cases, with an outcome summarising them."""
+
+    contract: Contract
+    cases: list[Case] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        if not self.cases:
+            return "skipped"
+        return max((c.outcome for c in self.cases), key=_SEVERITY.__getitem__)
+
+    @property
+    def worst_case(self) -> Case | None:
+        bad = [c for c in self.cases if c.outcome == self.outcome]
+        return bad[0] if bad else None
+
+    def to_json(self) -> dict[str, Any]:
+        worst = self.worst_case
+        return {
+            "id": self.contract.id,
+            "statement": self.contract.statement,
+            "level": self.contract.level,
+            "reference": self.contract.reference,
+            "outcome": self.outcome,
+            "message": worst.message if worst else None,
+            "counterexample": worst.counterexample if worst else None,
+            "reproduce": worst.reproduce if worst else None,
+            "cases": [asdict(case) for case in self.cases],
+        }
+
+
+@dataclass
+class RunResults:
+    """Everything a run found about one target."""
+
+    target: dict[str, Any] = field(default_factory=dict)
+    profile: str | None = None
+    contracts: dict[str, ContractResult] = field(default_factory=dict)
+    _cases: dict[str, Case] = field(default_factory=dict)
+
+    def add(self, contract: Contract, phase: dict[str, Any]) -> None:
+        """Record one test phase of ``contract``'s check."""
+        if phase.get("target") and not self.target.get("python_version"):
+            self.target.update(phase["target"])
+        case = self._cases.get(phase["nodeid"])
+        if case is None:
+            case = self._cases[phase["nodeid"]] = Case(phase["server"], phase["nodeid"])
+            self.contracts.setdefault(contract.id, ContractResult(contract)).cases.append(case)
+        case.merge(phase)
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for result in self.contracts.values():
+            counts[result.outcome] += 1
+        return counts
+
+    def sorted_results(self) -> list[ContractResult]:
+        return [self.contracts[key] for key in sorted(self.contracts)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+            "target": self.target,
+            "profile": self.profile,
+            "summary": self.summary(),
+            "contracts": [result.to_json() for result in self.sorted_results()],
+        }
+
+    def write(self, path: str) -> None:
+        """Write ``results.json`` at ``path``, creating its folder."""
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(self.to_json(), out, indent=2)
+            out.write("\n")

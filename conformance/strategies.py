@@ -1,0 +1,130 @@
+"""Hypothesis strategies for what clients send and how they send it.
+
+Large payloads are built by tiling a small generated unit, so that a 1 MiB payload costs
+Hypothesis a few bytes of entropy and still shrinks to something readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import cycle
+
+from hypothesis import strategies as st
+
+KIB = 1024
+MIB = 1024 * KIB
+# The reference handler reads 1024 bytes at a time: sizes on either side of a multiple of
+# it split a payload, or a multi-byte character, across two recv() calls.
+RECV_BOUNDARY = 1024
+# Writes beyond this many chunks are sent as one final chunk, to bound a run's duration.
+MAX_CHUNKS = 64
+# Pauses are applied only before the first few chunks, for the same reason.
+MAX_PAUSED_CHUNKS = 4
+# UDPServer.max_packet_size: larger datagrams are truncated by the stdlib.
+MAX_PACKET_SIZE = 8192
+
+
+def _tile(unit: bytes, size: int) -> bytes:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def _tile_text(unit: str, count: int) -> bytes:
+    return (unit * count).encode("utf-8")
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def binary_payloads(*, max_size: int = MIB) -> st.SearchStrategy[bytes]:
+    """Arbitrary bytes: short ones, ones sized around the recv boundary, large tiled ones."""
+    units = st.binary(min_size=1, max_size=16)
+    near_boundary = st.integers(1, 4).flatmap(
+        lambda k: st.integers(k * RECV_BOUNDARY - 2, k * RECV_BOUNDARY + 2))
+    return st.one_of(
+        st.binary(max_size=min(64, max_size)),
+        st.builds(_tile, units, near_boundary.filter(lambda n: n <= max_size)),
+        st.builds(_tile, units, st.integers(0, max_size)),
+    )
+
+
+def text_payloads(*, max_size: int = MIB) -> st.SearchStrategy[bytes]:
+    """UTF-8 encoded text, multi-byte characters included, up to about ``max_size`` bytes."""
+    units = st.text(min_size=1, max_size=8)
+    return st.one_of(
+        st.text(max_size=min(64, max_size)).map(_utf8),
+        st.builds(_tile_text, units, st.integers(0, max(0, max_size // 32))),
+    )
+
+
+def payloads(*, max_size: int = MIB) -> st.SearchStrategy[bytes]:
+    """What a stream client may send: binary or UTF-8 text, empty to ``max_size`` bytes."""
+    return st.one_of(binary_payloads(max_size=max_size), text_payloads(max_size=max_size))
+
+
+def datagrams(*, max_size: int = MAX_PACKET_SIZE) -> st.SearchStrategy[bytes]:
+    """What a datagram client may send in one datagram, the empty datagram included."""
+    return st.one_of(st.just(b""), binary_payloads(max_size=max_size),
+                     text_payloads(max_size=max_size))
+
+
+@dataclass(frozen=True)
+class WritePattern:
+    """How a client splits a payload into writes: chunk sizes (cycled) and the pauses, in
+    seconds, before the first chunks. No sizes means one single write."""
+
+    sizes: tuple[int, ...] = ()
+    pauses: tuple[float, ...] = ()
+
+    def chunks(self, payload: bytes) -> list[tuple[float, bytes]]:
+        """(pause before, chunk) pairs that add up to ``payload``."""
+        if not self.sizes:
+            pieces = [payload]
+        else:
+            pieces = []
+            offset = 0
+            for size in cycle(self.sizes):
+                if offset >= len(payload):
+                    break
+                if len(pieces) == MAX_CHUNKS - 1:
+                    size = len(payload) - offset
+                pieces.append(payload[offset:offset + size])
+                offset += size
+        pauses = list(self.pauses[:MAX_PAUSED_CHUNKS]) + [0.0] * len(pieces)
+        return list(zip(pauses, pieces))
+
+
+def write_patterns() -> st.SearchStrategy[WritePattern]:
+    """One write, many small writes, random splits, and splits with pauses between them."""
+    pauses = st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.05]), min_size=1,
+                      max_size=MAX_PAUSED_CHUNKS).map(tuple)
+    splits = st.lists(st.integers(1, 70 * KIB), min_size=1, max_size=6).map(tuple)
+    return st.one_of(
+        st.just(WritePattern()),
+        st.builds(WritePattern, sizes=st.integers(1, 8).map(lambda n: (n,))),
+        st.builds(WritePattern, sizes=splits),
+        st.builds(WritePattern, sizes=splits, pauses=pauses),
+    )
+
+
+@dataclass(frozen=True)
+class ClientPlan:
+    """One client's payload and the way it writes it."""
+
+    payload: bytes
+    pattern: WritePattern
+
+    def chunks(self) -> list[tuple[float, bytes]]:
+        return self.pattern.chunks(self.payload)
+
+
+def client_plans(*, max_size: int = MIB) -> st.SearchStrategy[ClientPlan]:
+    """A payload together with a write pattern."""
+    return st.builds(ClientPlan, payloads(max_size=max_size), write_patterns())
+
+
+def concurrent_clients(*, max_clients: int = 4,
+                       max_size: int = MIB) -> st.SearchStrategy[list[ClientPlan]]:
+    """Several clients at once. Keep ``max_clients`` within the server's listen backlog
+    (request_queue_size, 5 by default): a larger burst can be refused by the kernel."""
+    return st.lists(client_plans(max_size=max_size), min_size=1, max_size=max_clients)
