@@ -58,11 +58,13 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(id): the test checks the socketserver contract with this id")
     # Hypothesis is imported here, not at plugin import, so that pytest can still rewrite
-    # the asserts of Hypothesis' own plugin.
+    # the asserts of Hypothesis' own plugin; tryfirst, so that the profiles are registered
+    # before Hypothesis' plugin loads the one --hypothesis-profile names.
     from hypothesis import settings
 
     from conformance import profiles
@@ -205,7 +207,7 @@ def pytest_runtest_makereport(item: pytest.Item,
 def _phase(item: pytest.Item, call: pytest.CallInfo[None],
            report: pytest.TestReport) -> dict[str, Any]:
     """What one phase of a contract test found, in a form that survives xdist."""
-    contract: Contract = getattr(item.function, "contract")  # type: ignore[attr-defined]
+    contract: Contract = item.function.contract  # type: ignore[attr-defined]
     phase: dict[str, Any] = {
         "contract": contract.__dict__.copy(),
         "server": _server_class(item),

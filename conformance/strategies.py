@@ -6,6 +6,7 @@ Hypothesis a few bytes of entropy and still shrinks to something readable.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from itertools import cycle
 
@@ -60,6 +61,14 @@ def text_payloads(*, max_size: int = MIB) -> st.SearchStrategy[bytes]:
 def payloads(*, max_size: int = MIB) -> st.SearchStrategy[bytes]:
     """What a stream client may send: binary or UTF-8 text, empty to ``max_size`` bytes."""
     return st.one_of(binary_payloads(max_size=max_size), text_payloads(max_size=max_size))
+
+
+def ascii_payloads(*, min_size: int = 0, max_size: int = 4 * KIB) -> st.SearchStrategy[bytes]:
+    """Printable ASCII only: for scenarios about timing, where byte values are not the point
+    (byte fidelity is echo.upper's business)."""
+    units = st.text(alphabet=string.ascii_letters + string.digits + " ", min_size=1,
+                    max_size=16).map(_utf8)
+    return st.builds(_tile, units, st.integers(max(min_size, 0), max_size))
 
 
 def datagrams(*, max_size: int = MAX_PACKET_SIZE) -> st.SearchStrategy[bytes]:
@@ -123,8 +132,13 @@ def client_plans(*, max_size: int = MIB) -> st.SearchStrategy[ClientPlan]:
     return st.builds(ClientPlan, payloads(max_size=max_size), write_patterns())
 
 
-def concurrent_clients(*, max_clients: int = 4,
-                       max_size: int = MIB) -> st.SearchStrategy[list[ClientPlan]]:
-    """Several clients at once. Keep ``max_clients`` within the server's listen backlog
-    (request_queue_size, 5 by default): a larger burst can be refused by the kernel."""
-    return st.lists(client_plans(max_size=max_size), min_size=1, max_size=max_clients)
+def concurrent_clients(*, max_clients: int = 4, max_size: int = MIB,
+                       contents: st.SearchStrategy[bytes] | None = None,
+                       ) -> st.SearchStrategy[list[ClientPlan]]:
+    """Several clients at once, each with ``contents`` (default: payloads()) and a write
+    pattern. Keep ``max_clients`` within the server's listen backlog (request_queue_size, 5
+    by default): a larger burst can be refused by the kernel."""
+    if contents is None:
+        contents = payloads(max_size=max_size)
+    plans = st.builds(ClientPlan, contents, write_patterns())
+    return st.lists(plans, min_size=1, max_size=max_clients)

@@ -20,7 +20,13 @@ from conformance.contracts._messages import difference
 from conformance.contracts.catalog import CONCURRENT_TCP_SERVERS, DOCS, contract
 from conformance.harness import ServedServer
 from conformance.profiles import for_slow_scenarios
-from conformance.strategies import KIB, ClientPlan, WritePattern, concurrent_clients, payloads
+from conformance.strategies import (
+    KIB,
+    ClientPlan,
+    WritePattern,
+    ascii_payloads,
+    concurrent_clients,
+)
 
 # Others connect while one client stalls: keep the burst within the listen backlog of 5.
 MAX_OTHERS = 3
@@ -36,8 +42,9 @@ def test_concurrency_stalled_client(server: ServedServer) -> None:
     @for_slow_scenarios()
     @example(head=b"stalled", tail=b"resumed",
              others=[ClientPlan(b"other", WritePattern())])
-    @given(head=payloads(max_size=4 * KIB).filter(bool), tail=payloads(max_size=4 * KIB),
-           others=concurrent_clients(max_clients=MAX_OTHERS, max_size=64 * KIB))
+    @given(head=ascii_payloads(min_size=1), tail=ascii_payloads(),
+           others=concurrent_clients(max_clients=MAX_OTHERS,
+                                     contents=ascii_payloads(max_size=64 * KIB)))
     def check(head: bytes, tail: bytes, others: list[ClientPlan]) -> None:
         with socket.create_connection(server.address, timeout=bounds.EOF) as stalled:
             stalled.sendall(head)

@@ -375,6 +375,8 @@ def _load(impl, prelude):
             call()
         stage = "import"
         if impl.endswith(".py") or os.sep in impl:
+            # As when the file is run as a script: its own folder is importable.
+            sys.path.insert(0, os.path.dirname(os.path.abspath(impl)))
             spec = importlib.util.spec_from_file_location(
                 os.path.splitext(os.path.basename(impl))[0], impl)
             if spec is None:

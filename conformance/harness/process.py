@@ -35,7 +35,8 @@ class Harness:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._stderr = tempfile.TemporaryFile()
+        # Lives as long as the agent; close() closes it.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self._buffer = b""
         self._seq = 0
         self.broken = False
