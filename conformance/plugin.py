@@ -123,13 +123,7 @@ class HarnessPool:
 
     def describe(self) -> dict[str, Any]:
         """The target, with its interpreter's own account once the harness has started."""
-        info: dict[str, Any] = dict(self.target.describe())
-        if self._harness is not None:
-            hello = self._harness.hello
-            info.update({key: hello.get(key) for key in (
-                "python_version", "implementation", "module_file")})
-            info["executable"] = hello.get("python")
-        return info
+        return self.target.describe(self._harness.hello if self._harness else None)
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +142,7 @@ def server(harness_pool: HarnessPool, server_class: str) -> Iterator[ServedServe
     closed, and a shutdown() or server_close() that does not return is an error."""
     harness = harness_pool.get()
     if server_class not in harness.classes:
-        pytest.skip(f"{harness_pool.target.name} has no {server_class}")
+        pytest.skip(f"{harness_pool.target.name(harness.hello)} has no {server_class}")
     handler = "udp-echo" if server_class in UDP_SERVERS else "echo"
     served = harness.start(server_class, handler)
     yield served

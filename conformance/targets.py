@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 STDLIB_MODULE = "socketserver"
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -30,9 +31,11 @@ class Target:
     python: str | None = None
     prelude: str | None = None
 
-    @property
-    def name(self) -> str:
-        """A short, file-name-safe label, used for the report folder."""
+    def name(self, hello: dict[str, Any] | None = None) -> str:
+        """A short, file-name-safe label, used for the report folder.
+
+        With the harness's ``hello`` at hand, another interpreter is named by what it is
+        (``stdlib@cpython3.8``, ``stdlib@pypy3.9``), not by its file name."""
         if self.impl == STDLIB_MODULE:
             label = "stdlib"
         elif self.is_file:
@@ -40,7 +43,11 @@ class Target:
         else:
             label = self.impl
         if self.python:
-            label += "@" + os.path.basename(self.python)
+            if hello and hello.get("python_version"):
+                major_minor = ".".join(hello["python_version"].split(".")[:2])
+                label += f"@{hello.get('implementation', 'python')}{major_minor}"
+            else:
+                label += "@" + os.path.basename(self.python)
         if self.prelude:
             label += "+" + self.prelude.partition(":")[0]
         return re.sub(r"[^\w.@+-]", "_", label)
@@ -82,6 +89,13 @@ class Target:
             args += ["--prelude", self.prelude]
         return args
 
-    def describe(self) -> dict[str, str | None]:
-        return {"name": self.name, "impl": self.impl, "python": self.python,
-                "prelude": self.prelude}
+    def describe(self, hello: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The target as results.json records it, with the interpreter's own account of
+        itself once the harness has said hello."""
+        info: dict[str, Any] = {"name": self.name(hello), "impl": self.impl,
+                                "python": self.python, "prelude": self.prelude}
+        if hello:
+            info.update(python_version=hello.get("python_version"),
+                        implementation=hello.get("implementation"),
+                        executable=hello.get("python"), module_file=hello.get("module_file"))
+        return info

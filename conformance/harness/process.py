@@ -83,7 +83,8 @@ class Harness:
             self._process.stdin.write(message.encode("utf-8"))
             self._process.stdin.flush()
         except OSError as exc:
-            raise self._failure(f"could not send {op!r} to the harness ({exc})") from None
+            raise self._failure(
+                f"the harness exited before it could be sent {op!r} ({exc})") from None
         reply = self._read(timeout, op)
         if not reply.get("ok"):
             raise HarnessError(f"the harness could not {op}: {reply.get('error')}\n"

@@ -1,0 +1,76 @@
+"""Helpers for the kit's self-tests: run the kit as a user would, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BROKEN = REPO / "fixtures" / "broken"
+# Every run of the kit in the self-tests is bounded; a hung kit fails the self-test.
+KIT_TIMEOUT = 600
+RUN_MARKER = "CONFORMANCE_SELFTEST_RUN"
+
+
+@dataclass
+class KitRun:
+    """One finished run of ``python -m conformance``."""
+
+    code: int
+    stdout: str
+    stderr: str
+    report_dir: Path
+    marker: str
+
+    def results(self, target: str) -> dict[str, Any]:
+        with open(self.report_dir / target / "results.json", encoding="utf-8") as fp:
+            return json.load(fp)
+
+    def outcomes(self, target: str) -> dict[str, str]:
+        return {c["id"]: c["outcome"] for c in self.results(target)["contracts"]}
+
+
+def leftover_processes(marker: str) -> list[int]:
+    """Processes still carrying a run's marker in their environment (Linux /proc)."""
+    needle = f"{RUN_MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def run_kit(tmp_path: Path):
+    """Run the kit with these arguments; reports go to a temporary folder."""
+
+    def run(*args: str, profile: str = "quick", cwd: Path | None = None) -> KitRun:
+        report_dir = tmp_path / "reports"
+        marker = uuid.uuid4().hex
+        env = {**os.environ, RUN_MARKER: marker}
+        env.pop("PYTEST_XDIST_WORKER", None)
+        env.pop("PYTEST_ADDOPTS", None)
+        completed = subprocess.run(
+            [sys.executable, "-m", "conformance", "--report-dir", str(report_dir),
+             "--hypothesis-profile", profile, "-p", "no:cacheprovider", *args],
+            capture_output=True, text=True, timeout=KIT_TIMEOUT, env=env,
+            cwd=cwd or tmp_path, stdin=subprocess.DEVNULL,
+        )
+        return KitRun(completed.returncode, completed.stdout, completed.stderr, report_dir,
+                      marker)
+
+    return run

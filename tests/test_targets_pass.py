@@ -1,0 +1,68 @@
+"""The kit passes on the standard library of every interpreter it can find here."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conformance.contracts.catalog import catalog
+
+
+def _version(python: str) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return tuple(int(part) for part in out.split())
+
+
+def other_interpreters() -> list[str]:
+    """CPython 3.6+ managed by pyenv and PyPy3 on PATH, other than the one running us."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(os.path.join(root, "versions", "*", "bin", "python3")))
+    pypy = shutil.which("pypy3")
+    if pypy:
+        candidates.append(pypy)
+    found = []
+    for python in candidates:
+        version = _version(python)
+        if version and version >= (3, 6) and os.path.realpath(python) != os.path.realpath(
+                sys.executable) and version != sys.version_info[:2]:
+            found.append(python)
+    return found
+
+
+def test_stdlib_of_the_running_interpreter(run_kit) -> None:
+    run = run_kit()
+    assert run.code == 0, run.stdout + run.stderr
+    outcomes = run.outcomes("stdlib")
+    assert set(outcomes) == {c.id for c in catalog()}
+    assert set(outcomes.values()) == {"passed"}, outcomes
+    results = run.results("stdlib")
+    assert results["version"] == 1
+    assert results["target"]["python_version"].startswith(
+        "{}.{}.".format(*sys.version_info[:2]))
+    assert (run.report_dir / "stdlib" / "junit.xml").is_file()
+    assert "7 contracts: 7 passed" in run.stdout
+
+
+def test_at_least_two_other_interpreters_are_here() -> None:
+    found = other_interpreters()
+    if len(found) < 2:
+        pytest.skip(f"only {len(found)} other interpreter(s) on this machine: {found}")
+
+
+@pytest.mark.parametrize("python", other_interpreters() or [
+    pytest.param(None, marks=pytest.mark.skip(reason="no other interpreter on this machine"))])
+def test_stdlib_of_another_interpreter(run_kit, python: str) -> None:
+    run = run_kit("--python", python)
+    assert run.code == 0, run.stdout + run.stderr
+    (target,) = [p.name for p in run.report_dir.iterdir()]
+    assert target.startswith(("stdlib@cpython3.", "stdlib@pypy3."))
+    assert set(run.outcomes(target).values()) <= {"passed", "skipped"}, run.outcomes(target)
