@@ -13,8 +13,10 @@ from importlib import metadata
 
 import pytest
 
+from conformance.contracts.catalog import catalog
 from conformance.harness import HarnessError
 from conformance.plugin import probe
+from conformance.reporting.catalog_table import markdown_table
 from conformance.targets import Target, TargetError
 
 EXIT_OK = 0
@@ -44,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="check only contracts whose id matches this glob (repeatable)")
     parser.add_argument("--server", action="append", default=[], metavar="CLASS",
                         help="check only on this server class (repeatable)")
+    parser.add_argument("--list-contracts", action="store_true",
+                        help="print the contract catalog as a Markdown table and exit")
     return parser
 
 
@@ -72,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the kit; returns the exit status described in the module docstring."""
     parser = _parser()
     options, extra = parser.parse_known_args(argv)
+    if options.list_contracts:
+        print(markdown_table(catalog()), end="")
+        return EXIT_OK
     target = Target(impl=options.impl, python=options.python, prelude=options.prelude)
     try:
         probe(target)

@@ -226,11 +226,20 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
     return phase
 
 
-def _describe_failure(error: BaseException) -> dict[str, str | None]:
+def _message(error: BaseException) -> str:
     if isinstance(error, AssertionError) and str(error):
-        message = str(error)
-    else:
-        message = f"{type(error).__name__}: {error}"
+        # Keep the contract's own words; pytest's assert introspection follows them.
+        return str(error).split("\nassert ", 1)[0]
+    return f"{type(error).__name__}: {error}"
+
+
+def _describe_failure(error: BaseException) -> dict[str, str | None]:
+    message = _message(error)
+    subexceptions = getattr(error, "exceptions", None)
+    if subexceptions:
+        # Hypothesis groups distinct or flaky failures: say so, then show the first one.
+        message = f"{type(error).__name__}: {str(error).splitlines()[0]}\n" + _message(
+            subexceptions[0])
     notes: list[str] = []
     pending = [error]
     while pending:
