@@ -8,6 +8,7 @@ Arguments the kit does not know are passed to pytest (``-n auto``, ``-x``, ``-k 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import metadata
 
@@ -19,6 +20,7 @@ from conformance.plugin import probe
 from conformance.reporting.catalog_table import markdown_table
 from conformance.targets import Target, TargetError
 
+KIT_INI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kit.ini")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -58,7 +60,8 @@ def _plugin_is_installed() -> bool:
 
 def pytest_args(options: argparse.Namespace, extra: list[str]) -> list[str]:
     """The pytest command line that runs the contract tests for these options."""
-    args = ["--pyargs", "conformance.contracts", "--report-dir", options.report_dir]
+    args = ["-c", KIT_INI, "--pyargs", "conformance.contracts",
+            "--report-dir", options.report_dir]
     if not _plugin_is_installed():
         args += ["-p", "conformance.plugin"]
     for name in ("impl", "python", "prelude"):

@@ -293,5 +293,7 @@ class _ResultsCollector:
         terminalreporter.section("socketserver conformance")
         for text, markup in verdict_lines(self.results):
             terminalreporter.line(text, **markup)
-        terminalreporter.line(f"reports: {os.path.relpath(self.folder)}/"
-                              "{results.json,junit.xml}")
+        shown = os.path.relpath(self.folder)
+        if shown.startswith(os.pardir):
+            shown = self.folder
+        terminalreporter.line(f"reports: {shown}/{{results.json,junit.xml}}")

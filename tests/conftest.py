@@ -66,7 +66,7 @@ def run_kit(tmp_path: Path):
         env.pop("PYTEST_ADDOPTS", None)
         completed = subprocess.run(
             [sys.executable, "-m", "conformance", "--report-dir", str(report_dir),
-             "--hypothesis-profile", profile, "-p", "no:cacheprovider", *args],
+             "--hypothesis-profile", profile, *args],
             capture_output=True, text=True, timeout=KIT_TIMEOUT, env=env,
             cwd=cwd or tmp_path, stdin=subprocess.DEVNULL,
         )

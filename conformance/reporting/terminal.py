@@ -36,5 +36,6 @@ def verdict_lines(results: RunResults) -> list[tuple[str, dict[str, bool]]]:
                 lines.append((f"       reproduce: {worst.reproduce}", {}))
     counts = results.summary()
     parts = [f"{count} {outcome}" for outcome, count in counts.items() if count]
-    lines.append((f"{len(results.contracts)} contracts: " + ", ".join(parts), {"bold": True}))
+    noun = "contract" if len(results.contracts) == 1 else "contracts"
+    lines.append((f"{len(results.contracts)} {noun}: " + ", ".join(parts), {"bold": True}))
     return lines
