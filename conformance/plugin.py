@@ -11,13 +11,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from conformance.contracts.catalog import MARKER, UDP_SERVERS, Contract
+from conformance.contracts.catalog import MARKER, Contract
 from conformance.harness import Harness, HarnessError, ServedServer
+from conformance.harness.process import is_datagram_class
 from conformance.reporting.junit import write_junit
 from conformance.reporting.results import RunResults
 from conformance.reporting.terminal import verdict_lines
@@ -135,32 +136,55 @@ def harness_pool(pytestconfig: pytest.Config) -> Iterator[HarnessPool]:
 
 
 @pytest.fixture
-def server(harness_pool: HarnessPool, server_class: str) -> Iterator[ServedServer]:
-    """A ``server_class`` server of the target, serving the reference handler on loopback.
+def harness(harness_pool: HarnessPool) -> Harness:
+    """The running harness, for contracts about classes rather than running servers."""
+    return harness_pool.get()
 
-    Skips when the target has no such class; after the test, the server is shut down and
-    closed, and a shutdown() or server_close() that does not return is an error."""
-    harness = harness_pool.get()
-    if server_class not in harness.classes:
-        pytest.skip(f"{harness_pool.target.name(harness.hello)} has no {server_class}")
-    handler = "udp-echo" if server_class in UDP_SERVERS else "echo"
-    served = harness.start(server_class, handler)
-    yield served
-    if not harness.usable:
+
+@pytest.fixture
+def serve(harness_pool: HarnessPool, server_class: str) -> Iterator[Callable[..., ServedServer]]:
+    """Start ``server_class`` servers of the target: ``serve(handler, **options)`` takes
+    what Harness.start takes. Skips when the target has no such class. After the test every
+    server is shut down and closed; a shutdown() or server_close() that does not return
+    within 5s is an error."""
+    started: list[ServedServer] = []
+
+    def start(handler: str | dict[str, Any] | None = None, **options: Any) -> ServedServer:
+        harness = harness_pool.get()
+        if server_class not in harness.classes:
+            pytest.skip(f"{harness_pool.target.name(harness.hello)} has no {server_class}")
+        if handler is None:
+            handler = "udp-echo" if is_datagram_class(server_class) else "echo"
+        served = harness.start(server_class, handler, **options)
+        started.append(served)
+        return served
+
+    yield start
+    problems = []
+    for served in started:
+        if not served.harness.usable:
+            break
+        try:
+            report = served.stop()
+        except HarnessError:
+            harness_pool.discard()
+            raise
+        problems += [f"{call}() did not return within 5s" if report[key] == "hung"
+                     else f"{call}() {report[key]}"
+                     for key, call in (("shutdown", "shutdown"), ("close", "server_close"))
+                     if report[key] not in ("ok", "not serving")]
+    if started and not started[0].harness.usable:
         harness_pool.discard()
-        return
-    try:
-        report = served.stop()
-    except HarnessError:
-        harness_pool.discard()
-        raise
-    problems = [f"{call}() did not return within 5s" if report[key] == "hung"
-                else f"{call}() {report[key]}"
-                for key, call in (("shutdown", "shutdown"), ("close", "server_close"))
-                if report[key] != "ok"]
     if problems:
         harness_pool.discard()
         pytest.fail(f"stopping {server_class}: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def server(serve: Callable[..., ServedServer]) -> ServedServer:
+    """A ``server_class`` server of the target serving the reference handler: the
+    documentation's uppercase echo (streams) or datagram reply (UDP)."""
+    return serve()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,13 +6,19 @@ kit's process with the implementation under test, and the kit never unpickles an
 from here: both directions are JSON, one object per line.
 
 Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
-  on start            {"op": "hello", "ok": true, "python": ..., "classes": [...]}
-                      or {"op": "hello", "ok": false, "stage": ..., "error": ...}
-  start               {"server": NAME, "handler": "echo"}  -> {"id": ID, "address": ...}
-  events              {"id": ID, "since": N, "timeout_s": T} -> {"events": [...], "next": M}
-  running             {"id": ID, "handlers": [UID, ...]}   -> {"running": [UID, ...]}
-  stop                {"id": ID, "timeout_s": T}           -> {"shutdown": ..., "close": ...}
-  quit                                                     -> the agent exits
+  on start   {"op": "hello", "ok": true, "python": ..., "classes": [...]}
+             or {"op": "hello", "ok": false, "stage": ..., "error": ...}
+  start      {"server": NAME, "handler": KIND or {"kind": KIND, options}, "family": ...,
+              "attrs": {...}, "serve": bool, "verify": bool}  -> {"id": ID, "address": ...}
+  events     {"id": ID, "since": N, "timeout_s": T}   -> {"events": [...], "next": M}
+  running    {"id": ID, "handlers": [UID, ...]}       -> {"running": [UID, ...]}
+  call       {"id": ID, "method": NAME, "args": [...], "timeout_s": T, "background": bool}
+             -> {"result": "ok"|"raised"|"hung", "value": ..., "elapsed": S} or {"task": N}
+  join       {"task": N, "timeout_s": T}              -> as call
+  state      {"id": ID, "attrs": [NAME, ...]}         -> socket, attributes, threads, ...
+  inspect    {"class": NAME, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
+  stop       {"id": ID, "timeout_s": T}               -> {"shutdown": ..., "close": ...}
+  quit                                                -> the agent exits
 Handlers report through a datagram socket pair, so that handlers running in forked
 children report as reliably as those running in threads.
 """
@@ -24,8 +30,10 @@ import itertools
 import json
 import os
 import select
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -176,13 +184,87 @@ def _datagram_echo(handler):
     return {"received": len(data), "recvs": 1, "ended_by": "datagram"}
 
 
-HANDLER_BODIES = {"echo": _stream_echo, "udp-echo": _datagram_echo}
+def _line_echo(handler):
+    """StreamRequestHandler: each line comes back upper-cased; a line ``read N`` makes the
+    handler read exactly N more bytes with rfile.read(N) and send those back upper-cased."""
+    lines = 0
+    while True:
+        line = handler.rfile.readline()
+        if not line:
+            return {"lines": lines, "ended_by": "eof"}
+        lines += 1
+        if line.startswith(b"read "):
+            handler.wfile.write(handler.rfile.read(int(line[5:])).upper())
+        else:
+            handler.wfile.write(line.upper())
 
 
-def _observing_handler(module, body, server_id, servers, reporter):
-    """A handler class of the implementation under test that reports what it sees."""
+def _datagram_file_echo(handler):
+    """DatagramRequestHandler: rfile holds the datagram; wfile is sent back at finish()."""
+    data = handler.rfile.read()
+    if not handler.conformance_options.get("silent"):
+        handler.wfile.write(data.upper())
+    return {"received": len(data), "ended_by": "datagram"}
 
-    class ObservingHandler(module.BaseRequestHandler):
+
+def _idle(handler):
+    return {"ended_by": "idle"}
+
+
+# name -> (handler base class in the implementation, body)
+HANDLER_KINDS = {
+    "echo": ("BaseRequestHandler", _stream_echo),
+    "udp-echo": ("BaseRequestHandler", _datagram_echo),
+    "lines": ("StreamRequestHandler", _line_echo),
+    "datagram-file": ("DatagramRequestHandler", _datagram_file_echo),
+    "idle": ("BaseRequestHandler", _idle),
+}
+
+
+class HandlerRaised(Exception):
+    """What a handler raises when the kit asks it to raise an Exception."""
+
+
+def _raise(kind):
+    if kind == "KeyboardInterrupt":
+        raise KeyboardInterrupt("raised by the conformance handler")
+    if kind == "SystemExit":
+        raise SystemExit(3)
+    raise HandlerRaised("raised by the conformance handler")
+
+
+def _stream_file_facts(handler):
+    facts = {}
+    for name in ("rfile", "wfile"):
+        stream = getattr(handler, name, None)
+        if stream is not None:
+            facts[name + "_type"] = _type_name(stream)
+            facts[name + "_closed"] = bool(getattr(stream, "closed", None))
+    sock = handler.request
+    if isinstance(sock, socket.socket):
+        try:
+            facts["timeout"] = sock.gettimeout()
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                facts["nodelay"] = bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        except OSError as exc:
+            facts["socket_error"] = repr(exc)
+    return facts
+
+
+def _observing_handler(module, kind, options, server_id, servers, reporter):
+    """A handler class of the implementation under test that reports what it sees.
+
+    ``options``: ``raise_in`` ("setup" or "handle") with ``raise`` ("Exception",
+    "KeyboardInterrupt", "SystemExit"), ``sleep`` (seconds, at the start of handle),
+    ``shutdown_server`` (handle calls self.server.shutdown()), ``mark_server`` (handle sets
+    an attribute on self.server), ``attrs`` (class attributes such as timeout,
+    disable_nagle_algorithm, wbufsize)."""
+    base_name, body = HANDLER_KINDS[kind]
+    base = getattr(module, base_name)
+
+    class ObservingHandler(base):
+        conformance_options = options
+
         def setup(self):
             self._uid = reporter.new_uid()
             server = servers.get(server_id)
@@ -195,29 +277,147 @@ def _observing_handler(module, body, server_id, servers, reporter):
                     self.server, "socket", None),
                 server_type=_type_name(self.server),
             )
-            module.BaseRequestHandler.setup(self)
+            base.setup(self)
+            if base_name != "BaseRequestHandler":
+                reporter.emit(server_id, self._uid, "setup-done", **_stream_file_facts(self))
+            if options.get("raise_in") == "setup":
+                _raise(options.get("raise"))
 
         def handle(self):
             reporter.emit(server_id, self._uid, "handle")
             try:
+                if options.get("sleep"):
+                    time.sleep(float(options["sleep"]))
+                if options.get("mark_server"):
+                    self.server.conformance_mark = os.getpid()
+                if options.get("shutdown_server"):
+                    self.server.shutdown()
+                    reporter.emit(server_id, self._uid, "shutdown-returned")
+                if options.get("raise_in") == "handle":
+                    _raise(options.get("raise"))
                 result = body(self)
-            except Exception as exc:
-                reporter.emit(server_id, self._uid, "handle-raised", error=repr(exc))
+            except BaseException as exc:
+                reporter.emit(server_id, self._uid, "handle-raised", error=repr(exc),
+                              error_type=type(exc).__name__)
                 raise
             reporter.emit(server_id, self._uid, "handle-returned", **result)
 
         def finish(self):
-            module.BaseRequestHandler.finish(self)
-            reporter.emit(server_id, self._uid, "finish")
+            try:
+                base.finish(self)
+            finally:
+                reporter.emit(server_id, self._uid, "finish", **_stream_file_facts(self))
 
+    for name, value in options.get("attrs", {}).items():
+        setattr(ObservingHandler, name, value)
     return ObservingHandler
 
 
+# Server methods whose calls are reported, in the order the documentation describes them.
+SERVER_HOOKS = (
+    "get_request", "verify_request", "process_request", "finish_request",
+    "shutdown_request", "close_request", "handle_error", "handle_timeout", "server_close",
+)
+
+
+def _reporting_hook(cls, name, server_id, reporter, options):
+    original = getattr(cls, name)
+
+    def hook(self, *args):
+        fields = {"method": name}
+        if name == "handle_error":
+            error = sys.exc_info()[1]
+            fields["error_type"] = type(error).__name__ if error is not None else None
+            fields["client_address"] = _jsonable(args[1]) if len(args) > 1 else None
+        elif name in ("verify_request", "process_request", "finish_request"):
+            fields["client_address"] = _jsonable(args[1])
+        reporter.emit(server_id, "server", "call", **fields)
+        if name == "verify_request" and options.get("verify") is False:
+            return False
+        return original(self, *args)
+
+    hook.__name__ = name
+    return hook
+
+
+def _instrumented_server(cls, server_id, reporter, options):
+    """``cls`` with its request-handling methods reporting their calls, and the attributes
+    the kit asked for (timeout, daemon_threads, block_on_close, max_children, ...)."""
+    namespace = {}
+    for name in SERVER_HOOKS:
+        if hasattr(cls, name):
+            namespace[name] = _reporting_hook(cls, name, server_id, reporter, options)
+    if hasattr(cls, "service_actions"):
+        original = cls.service_actions
+
+        def service_actions(self):
+            self.conformance_service_actions = getattr(
+                self, "conformance_service_actions", 0) + 1
+            return original(self)
+
+        namespace["service_actions"] = service_actions
+    namespace.update(options.get("attrs", {}))
+    if options.get("family") == "inet6":
+        namespace["address_family"] = socket.AF_INET6
+    return type(cls.__name__, (cls,), namespace)
+
+
+def _open_socket_peers():
+    """The peer address of every connected socket this process holds (Linux /proc)."""
+    peers = []
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return peers
+    for name in fds:
+        fd = int(name)
+        try:
+            if not os.readlink("/proc/self/fd/%d" % fd).startswith("socket:"):
+                continue
+            for family in (socket.AF_INET, socket.AF_INET6):
+                probe = socket.fromfd(fd, family, socket.SOCK_STREAM)
+                try:
+                    if probe.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN) == family:
+                        peers.append(_jsonable(probe.getpeername()))
+                finally:
+                    probe.close()
+        except (OSError, ValueError):
+            continue
+    return peers
+
+
 class _Server(object):
-    def __init__(self, server, thread):
+    def __init__(self, server, thread, tmpdir):
         self.server = server
         self.thread = thread
+        self.tmpdir = tmpdir
+        self.serving = thread is not None
         self.events = []
+
+
+class _Task(object):
+    def __init__(self, call):
+        self.outcome = {}
+        self.started = time.time()
+        self.thread = threading.Thread(target=self._run, args=(call,), name="conformance-call")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self, call):
+        try:
+            self.outcome["value"] = _jsonable(call())
+            self.outcome["result"] = "ok"
+        except BaseException as exc:
+            self.outcome["result"] = "raised"
+            self.outcome["exception"] = type(exc).__name__
+            self.outcome["error"] = repr(exc)
+        self.outcome["elapsed"] = time.time() - self.started
+
+    def wait(self, timeout):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            return {"result": "hung", "elapsed": time.time() - self.started}
+        return dict(self.outcome)
 
 
 class Agent(object):
@@ -226,6 +426,7 @@ class Agent(object):
         self._out = out
         self._servers = {}
         self._server_objects = {}
+        self._tasks = {}
         self._ids = itertools.count(1)
         self._changed = threading.Condition()
         receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -267,21 +468,51 @@ class Agent(object):
         }
 
     def op_start(self, request):
+        """Start a server. ``handler`` is a kind name or {"kind": ..., options}; ``family``
+        is inet (default), inet6 or unix; ``attrs`` are server class attributes;
+        ``serve`` false leaves serve_forever to the kit; ``verify`` false makes
+        verify_request refuse every request."""
         name = request["server"]
         cls = getattr(self.module, name)
+        handler_spec = request.get("handler", "echo")
+        if not isinstance(handler_spec, dict):
+            handler_spec = {"kind": handler_spec}
         server_id = next(self._ids)
-        handler = _observing_handler(self.module, HANDLER_BODIES[request["handler"]],
+        handler = _observing_handler(self.module, handler_spec["kind"], handler_spec,
                                      server_id, self._server_objects, self._reporter)
-        server = cls(("127.0.0.1", 0), handler)
-        self._server_objects[server_id] = server
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  name="conformance-serve-%d" % server_id)
-        thread.daemon = True
+        family = request.get("family", "inet")
+        tmpdir = None
+        if family == "unix":
+            tmpdir = tempfile.mkdtemp(prefix="conformance-")
+            address = os.path.join(tmpdir, "server.sock")
+        elif family == "inet6":
+            address = ("::1", 0)
+        else:
+            address = ("127.0.0.1", 0)
+        server_cls = _instrumented_server(cls, server_id, self._reporter, request)
         with self._changed:
-            self._servers[server_id] = _Server(server, thread)
-        thread.start()
+            record = self._servers[server_id] = _Server(None, None, tmpdir)
+        try:
+            server = server_cls(address, handler,
+                                bind_and_activate=request.get("bind_and_activate", True))
+        except BaseException:
+            with self._changed:
+                del self._servers[server_id]
+            if tmpdir:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        record.server = server
+        self._server_objects[server_id] = server
+        if request.get("serve", True):
+            record.thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": float(request.get("poll_interval", 0.05))},
+                name="conformance-serve-%d" % server_id)
+            record.thread.daemon = True
+            record.serving = True
+            record.thread.start()
         return {"id": server_id, "address": _jsonable(server.server_address),
-                "serve_thread": thread.name}
+                "serve_thread": record.thread.name if record.thread else None}
 
     def op_events(self, request):
         record = self._servers[request["id"]]
@@ -296,6 +527,7 @@ class Agent(object):
     def op_running(self, request):
         record = self._servers[request["id"]]
         alive_threads = set(t.ident for t in threading.enumerate())
+        serve_thread = record.thread.name if record.thread else None
         setups = dict((e["handler"], e) for e in record.events if e["kind"] == "setup")
         running = []
         for uid in request["handlers"]:
@@ -305,37 +537,81 @@ class Agent(object):
             if setup["pid"] != os.getpid():
                 if _process_state(setup["pid"]) == "running":
                     running.append(uid)
-            elif setup["thread"] != record.thread.name and setup["thread_ident"] in alive_threads:
+            elif setup["thread"] != serve_thread and setup["thread_ident"] in alive_threads:
                 running.append(uid)
         return {"running": running}
+
+    def op_call(self, request):
+        """Call a server method, bounded; ``background`` returns a task to join later."""
+        record = self._servers[request["id"]]
+        method = getattr(record.server, request["method"])
+        args = [tuple(a) if isinstance(a, list) else a for a in request.get("args", [])]
+        if request["method"] == "serve_forever":
+            record.serving = True
+        task = _Task(lambda: method(*args))
+        if request.get("background"):
+            task_id = next(self._ids)
+            self._tasks[task_id] = task
+            return {"task": task_id}
+        return task.wait(min(float(request.get("timeout_s", 5)), 60.0))
+
+    def op_join(self, request):
+        task = self._tasks[request["task"]]
+        return task.wait(min(float(request.get("timeout_s", 5)), 60.0))
+
+    def op_state(self, request):
+        """What the kit cannot see from outside: the server's socket, its attributes, the
+        threads, children and connections the agent holds."""
+        record = self._servers[request["id"]]
+        server = record.server
+        state = {"server_address": _jsonable(server.server_address),
+                 "service_actions": getattr(server, "conformance_service_actions", 0),
+                 "children": _children_of(os.getpid()),
+                 "threads": [t.name for t in threading.enumerate()],
+                 "peers": _open_socket_peers()}
+        sock = getattr(server, "socket", None)
+        try:
+            state["socket_fileno"] = sock.fileno()
+            state["sockname"] = _jsonable(sock.getsockname())
+            state["listening"] = bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+        except (OSError, AttributeError) as exc:
+            state["socket_error"] = repr(exc)
+        for name in request.get("attrs", []):
+            state.setdefault("attrs", {})[name] = _jsonable(getattr(server, name, None))
+        return state
+
+    def op_inspect(self, request):
+        """A class of the implementation: its MRO and which class defines each attribute."""
+        cls = getattr(self.module, request["class"], None)
+        if cls is None:
+            return {"exists": False}
+        mro = list(cls.__mro__)
+        owners = {}
+        for attr in request.get("attrs", []):
+            owner = next((c for c in mro if attr in vars(c)), None)
+            owners[attr] = owner.__name__ if owner is not None else None
+        subclass_of = {}
+        for other in request.get("subclass_of", []):
+            other_cls = getattr(self.module, other, None)
+            subclass_of[other] = other_cls is not None and issubclass(cls, other_cls)
+        return {"exists": True, "mro": [c.__name__ for c in mro], "owners": owners,
+                "subclass_of": subclass_of}
 
     def op_stop(self, request):
         record = self._servers.pop(request["id"])
         self._server_objects.pop(request["id"], None)
         timeout = min(float(request.get("timeout_s", 5)), 60.0)
-        reply = {"shutdown": self._bounded(record.server.shutdown, timeout)}
-        record.thread.join(timeout)
-        reply["serve_forever_exited"] = not record.thread.is_alive()
-        reply["close"] = self._bounded(record.server.server_close, timeout)
+        reply = {"shutdown": "not serving"}
+        if record.serving:
+            reply["shutdown"] = _Task(record.server.shutdown).wait(timeout)["result"]
+        if record.thread is not None:
+            record.thread.join(timeout)
+        reply["serve_forever_exited"] = record.thread is None or not record.thread.is_alive()
+        reply["close"] = _Task(record.server.server_close).wait(timeout)["result"]
         reply["children"] = _children_of(os.getpid())
+        if record.tmpdir:
+            shutil.rmtree(record.tmpdir, ignore_errors=True)
         return reply
-
-    @staticmethod
-    def _bounded(call, timeout):
-        outcome = {}
-
-        def run():
-            try:
-                call()
-                outcome["result"] = "ok"
-            except Exception as exc:
-                outcome["result"] = "raised %r" % (exc,)
-
-        thread = threading.Thread(target=run, name="conformance-bounded")
-        thread.daemon = True
-        thread.start()
-        thread.join(timeout)
-        return outcome.get("result", "hung")
 
     def dispatch(self, request):
         handler = getattr(self, "op_" + request.get("op", ""), None)

@@ -59,12 +59,22 @@ class Handler:
         return f"pid {setup['pid']}, thread {setup['thread']!r}"
 
 
+SERVER = "server"
+
+
 def collect_handlers(events: list[dict[str, Any]]) -> list[Handler]:
     """Group events by handler instance, ordered by when each instance started."""
     handlers: dict[str, Handler] = {}
     for event in events:
+        if event["handler"] == SERVER:
+            continue
         handlers.setdefault(event["handler"], Handler(event["handler"])).events.append(event)
     return list(handlers.values())
+
+
+def server_calls(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The server's own reported method calls (get_request, verify_request, ...), in order."""
+    return [event for event in events if event["handler"] == SERVER]
 
 
 SOCK_STREAM = int(socket.SOCK_STREAM)

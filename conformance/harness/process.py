@@ -17,13 +17,18 @@ import tempfile
 import time
 from typing import Any
 
-from conformance.harness.observations import Handler, collect_handlers
+from conformance.harness.observations import Handler, collect_handlers, server_calls
 from conformance.targets import Target, TargetError
 
 AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")
 HELLO_TIMEOUT = 60.0
 CALL_TIMEOUT = 10.0
 STDERR_TAIL = 2000
+
+
+def is_datagram_class(server_class: str) -> bool:
+    """True for the UDP and Unix datagram server classes, by the stdlib's naming."""
+    return "UDP" in server_class or "Datagram" in server_class
 
 
 class HarnessError(Exception):
@@ -103,6 +108,9 @@ class Harness:
             if ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:
+                    # Its output closed: give the exit status a moment to be collectable.
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._process.wait(2)
                     raise self._failure(f"the harness exited while answering {op!r}")
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -118,13 +126,29 @@ class Harness:
             message += "\nharness stderr (tail):\n" + tail
         return HarnessError(message)
 
-    def start(self, server_class: str, handler: str) -> ServedServer:
-        """Run ``server_class`` on loopback port 0 with a reporting ``handler``.
+    def start(self, server_class: str, handler: str | dict[str, Any] = "echo",
+              **options: Any) -> ServedServer:
+        """Run ``server_class`` on a loopback address with a reporting handler.
 
-        ``handler`` is ``echo`` (streams: recv(1024) and sendall(data.upper()) until EOF)
-        or ``udp-echo`` (reply to the datagram with its upper case)."""
-        reply = self.call("start", server=server_class, handler=handler)
-        return ServedServer(self, reply["id"], tuple(reply["address"]), server_class)
+        ``handler`` is a kind, or a dict with ``kind`` and options (see the agent):
+        ``echo`` (recv(1024) and sendall(data.upper()) until EOF), ``udp-echo`` (reply with
+        the datagram upper-cased), ``lines`` (a StreamRequestHandler echoing lines),
+        ``datagram-file`` (a DatagramRequestHandler echoing through rfile and wfile),
+        ``idle``. ``options``: ``family`` (inet, inet6, unix), ``attrs`` (server class
+        attributes), ``serve`` (False: no serve_forever), ``bind_and_activate``,
+        ``verify`` (False: verify_request refuses), ``poll_interval``."""
+        reply = self.call("start", server=server_class, handler=handler, **options)
+        address = reply["address"]
+        return ServedServer(self, reply["id"],
+                            tuple(address) if isinstance(address, list) else address,
+                            server_class)
+
+    def inspect(self, class_name: str, *, attrs: tuple[str, ...] = (),
+                subclass_of: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A class of the implementation: whether it exists, its MRO (class names), the
+        class defining each of ``attrs``, and whether it subclasses each of ``subclass_of``."""
+        return self.call("inspect", **{"class": class_name, "attrs": list(attrs),
+                                       "subclass_of": list(subclass_of)})
 
     def close(self) -> None:
         """Stop the agent and everything it started; never waits more than a few seconds."""
@@ -162,7 +186,7 @@ class ServedServer:
 
     @property
     def is_datagram(self) -> bool:
-        return "Datagram" in self.server_class or "UDP" in self.server_class
+        return is_datagram_class(self.server_class)
 
     def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
         """Fetch new events, waiting up to ``timeout`` for the first one."""
@@ -192,6 +216,32 @@ class ServedServer:
             self.poll(min(remaining, 1.0))
         self._taken += min(count, len(fresh))
         return fresh[:count]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The server methods called so far (get_request, verify_request, ...), in order."""
+        return server_calls(self.events)
+
+    def call(self, method: str, *args: Any, timeout: float = 5.0) -> dict[str, Any]:
+        """Call ``method`` on the server in the harness, waiting at most ``timeout``.
+
+        Returns {"result": "ok"|"raised"|"hung", "value", "exception", "elapsed"}."""
+        return self.harness.call("call", timeout=timeout + CALL_TIMEOUT, id=self.id,
+                                 method=method, args=list(args), timeout_s=timeout)
+
+    def call_in_background(self, method: str, *args: Any) -> int:
+        """Start ``method`` on the server in its own thread; join() it later."""
+        return int(self.harness.call("call", id=self.id, method=method, args=list(args),
+                                     background=True)["task"])
+
+    def join(self, task: int, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait at most ``timeout`` for a background call; "hung" if it has not returned."""
+        return self.harness.call("join", timeout=timeout + CALL_TIMEOUT, task=task,
+                                 timeout_s=timeout)
+
+    def state(self, *attrs: str) -> dict[str, Any]:
+        """The server's socket (fileno, sockname, listening), the values of ``attrs``, the
+        agent's threads and children, and the peers of every socket the agent holds."""
+        return self.harness.call("state", id=self.id, attrs=list(attrs))
 
     def untaken(self) -> list[Handler]:
         """Handler instances that reported since the last take_handlers() and were not taken."""
