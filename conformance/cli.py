@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="check only contracts whose id matches this glob (repeatable)")
     parser.add_argument("--server", action="append", default=[], metavar="CLASS",
                         help="check only on this server class (repeatable)")
+    parser.add_argument("--strict", action="store_true",
+                        help="let should-level contracts (stdlib behaviour the documentation "
+                             "does not state) fail the run, not only be reported")
     parser.add_argument("--list-contracts", action="store_true",
                         help="print the contract catalog as a Markdown table and exit")
     return parser
@@ -72,6 +75,8 @@ def pytest_args(options: argparse.Namespace, extra: list[str]) -> list[str]:
         args += ["--contract", contract_id]
     for server_class in options.server:
         args += ["--server", server_class]
+    if options.strict:
+        args.append("--strict-should")
     return args + extra
 
 

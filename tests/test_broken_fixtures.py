@@ -3,37 +3,36 @@
 from __future__ import annotations
 
 import ast
+import re
+from pathlib import Path
 
 import pytest
 
 from conformance.contracts.catalog import catalog
 from tests.conftest import BROKEN
 
-# fixture file -> the one contract it breaks
-BREAKS = {
-    "tcp_request_proxy.py": "request.tcp_socket",
-    "udp_request_list.py": "request.udp_tuple",
-    "tcp_client_address_local.py": "handler.client_address",
-    "handler_server_copy.py": "handler.server",
-    "recv_text_mode.py": "echo.upper",
-    "connection_left_open.py": "eof.ends_handler",
-    "mixins_synchronous.py": "concurrency.stalled_client",
-}
+BREAKS_PREFIX = re.compile(r"^Breaks ([a-z0-9_.]+):")
+
+
+def _breaks(path: Path) -> str | None:
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    match = BREAKS_PREFIX.match(docstring)
+    return match.group(1) if match else None
+
+
+# fixture file -> the one contract it breaks, from its docstring ("Breaks <id>: ...")
+BREAKS = {path.name: _breaks(path) for path in sorted(BROKEN.glob("[!_]*.py"))}
 
 
 def test_every_contract_has_a_broken_fixture() -> None:
-    assert {c.id for c in catalog()} == set(BREAKS.values())
-
-
-def test_every_broken_fixture_is_listed() -> None:
-    on_disk = {p.name for p in BROKEN.glob("[!_]*.py")}
-    assert on_disk == set(BREAKS)
+    missing = {c.id for c in catalog()} - set(BREAKS.values())
+    assert not missing, f"contracts without a broken fixture: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("fixture", sorted(BREAKS))
-def test_fixture_docstring_names_its_contract(fixture: str) -> None:
-    docstring = ast.get_docstring(ast.parse((BROKEN / fixture).read_text()))
-    assert docstring and docstring.startswith(f"Breaks {BREAKS[fixture]}:")
+def test_fixture_docstring_names_a_known_contract(fixture: str) -> None:
+    assert BREAKS[fixture] in {c.id for c in catalog()}, (
+        f"{fixture}'s docstring must start with 'Breaks <contract id>:'")
 
 
 @pytest.mark.parametrize("fixture", sorted(BREAKS))

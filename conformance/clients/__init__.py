@@ -9,7 +9,7 @@ from conformance.clients import datagram, stream
 from conformance.strategies import ClientPlan, WritePattern
 
 
-def round_trip(address: tuple[Any, ...], payload: bytes, *, is_datagram: bool) -> Any:
+def round_trip(address: Any, payload: bytes, *, is_datagram: bool) -> Any:
     """One client sends ``payload`` (one datagram, or one write and a half-close) and reads
     the reply; returns the client's own address, as its socket reports it."""
     if is_datagram:

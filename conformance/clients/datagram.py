@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +19,33 @@ class DatagramReply:
     reply: bytes | None
 
 
-def exchange(address: tuple[Any, ...], datagram: bytes, *, timeout: float) -> DatagramReply:
-    """Send ``datagram`` from a fresh socket bound to loopback port 0 and read one reply."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+@contextlib.contextmanager
+def client_socket(address: Any, *, bind: bool = True) -> Iterator[socket.socket]:
+    """A datagram socket of ``address``'s family: a path (Unix) or a host and port (IPv4 or
+    IPv6). ``bind`` gives it an address of its own (port 0, or a path in a temporary
+    folder) so that a reply can reach it; an unbound Unix client has none."""
+    if isinstance(address, str):
+        with tempfile.TemporaryDirectory(prefix="conformance-client-") as folder, \
+                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            if bind:
+                sock.bind(os.path.join(folder, "client.sock"))
+            yield sock
+        return
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        yield sock
+
+
+def exchange(address: Any, datagram: bytes, *, timeout: float,
+             bind: bool = True) -> DatagramReply:
+    """Send ``datagram`` from a fresh socket and read one reply, if one comes in time."""
+    with client_socket(address, bind=bind) as sock:
         sock.settimeout(timeout)
-        sock.sendto(datagram, address)
+        sock.sendto(datagram, address if isinstance(address, str) else tuple(address))
+        reply: bytes | None
         try:
             reply, _ = sock.recvfrom(1 << 16)
-        except socket.timeout:
+        except (socket.timeout, OSError):
             reply = None
         return DatagramReply(sock.getsockname(), reply)

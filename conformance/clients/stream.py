@@ -17,6 +17,21 @@ from conformance.strategies import ClientPlan
 CONNECT_TIMEOUT = 5.0
 
 
+def connect(address: Any, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+    """A stream socket connected to ``address``: a path (Unix), or a host and port (IPv4
+    or IPv6, by the host's form)."""
+    if isinstance(address, str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection(tuple(address)[:2], timeout=timeout)
+
+
 @dataclass
 class Transcript:
     """What one client sent, what it received, and whether it saw the server's EOF."""
@@ -36,9 +51,9 @@ class Transcript:
 class StreamClient:
     """A connected client following a list of (pause, chunk) writes."""
 
-    def __init__(self, address: tuple[Any, ...], chunks: list[tuple[float, bytes]], *,
+    def __init__(self, address: Any, chunks: list[tuple[float, bytes]], *,
                  expect: int, until_eof: bool, half_close: bool = True) -> None:
-        self.sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+        self.sock = connect(address)
         self.sock.setblocking(False)
         self.transcript = Transcript(b"".join(c for _, c in chunks), self.sock.getsockname())
         self._chunks = list(chunks)
@@ -136,7 +151,7 @@ def run_clients(clients: list[StreamClient], *, timeout: float) -> list[Transcri
     return [client.transcript for client in clients]
 
 
-def exchange(address: tuple[Any, ...], plans: list[ClientPlan], *, until_eof: bool = False,
+def exchange(address: Any, plans: list[ClientPlan], *, until_eof: bool = False,
              timeout: float) -> list[Transcript]:
     """Connect one client per plan, all at once, and return their transcripts.
 

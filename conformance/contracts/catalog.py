@@ -23,6 +23,16 @@ TCP_SERVERS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer")
 UDP_SERVERS = ("UDPServer", "ThreadingUDPServer", "ForkingUDPServer")
 INET_SERVERS = TCP_SERVERS + UDP_SERVERS
 CONCURRENT_TCP_SERVERS = ("ThreadingTCPServer", "ForkingTCPServer")
+CONCURRENT_UDP_SERVERS = ("ThreadingUDPServer", "ForkingUDPServer")
+THREADING_SERVERS = ("ThreadingTCPServer", "ThreadingUDPServer")
+FORKING_SERVERS = ("ForkingTCPServer", "ForkingUDPServer")
+UNIX_STREAM_SERVERS = ("UnixStreamServer", "ThreadingUnixStreamServer",
+                       "ForkingUnixStreamServer")
+UNIX_DATAGRAM_SERVERS = ("UnixDatagramServer", "ThreadingUnixDatagramServer",
+                         "ForkingUnixDatagramServer")
+STREAM_SERVERS = TCP_SERVERS + UNIX_STREAM_SERVERS
+DATAGRAM_SERVERS = UDP_SERVERS + UNIX_DATAGRAM_SERVERS
+ALL_SERVERS = STREAM_SERVERS + DATAGRAM_SERVERS
 
 MARKER = "contract"
 
@@ -38,6 +48,9 @@ class Contract:
     level: str
     reference: str
     servers: tuple[str, ...]
+    # The first Python version whose stdlib has the behaviour; older targets are "not
+    # applicable" (skipped), not failing.
+    since: tuple[int, int] | None = None
 
     @property
     def test_name(self) -> str:
@@ -53,17 +66,22 @@ def _statement(test: Callable[..., Any]) -> str:
 
 
 def contract(contract_id: str, *, servers: tuple[str, ...], reference: str,
-             level: str = MUST) -> Callable[[_Test], _Test]:
+             level: str = MUST,
+             since: tuple[int, int] | None = None) -> Callable[[_Test], _Test]:
     """Declare the test below as the check of contract ``contract_id``.
 
     The test runs once per server class in ``servers`` (as its ``server_class`` parameter)
-    and its docstring's first paragraph is the contract's one-line statement.
+    and its docstring's first paragraph is the contract's one-line statement. ``level`` is
+    ``must`` (stated in the documentation) or ``should`` (stdlib behaviour the
+    documentation does not state); ``since`` is the first Python version that has the
+    behaviour, so that older targets skip it as not applicable.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
 
     def decorate(test: _Test) -> _Test:
-        declared = Contract(contract_id, _statement(test), level, reference, tuple(servers))
+        declared = Contract(contract_id, _statement(test), level, reference, tuple(servers),
+                            since)
         if test.__name__ != declared.test_name:
             raise ValueError(f"contract {contract_id} must be checked by {declared.test_name}")
         if not declared.statement:

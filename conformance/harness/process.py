@@ -218,7 +218,9 @@ class ServedServer:
         return fresh[:count]
 
     def calls(self) -> list[dict[str, Any]]:
-        """The server methods called so far (get_request, verify_request, ...), in order."""
+        """The server methods called so far (get_request, verify_request, ...), in order,
+        as {"method", "pid", "thread", "client_address", "error_type", ...} events."""
+        self.poll()
         return server_calls(self.events)
 
     def call(self, method: str, *args: Any, timeout: float = 5.0) -> dict[str, Any]:

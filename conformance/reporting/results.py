@@ -32,6 +32,8 @@ class Case:
     counterexample: str | None = None
     reproduce: str | None = None
     duration: float = 0.0
+    # False for a should-level failure in a run without --strict: reported, not failing.
+    blocking: bool = True
 
     def merge(self, phase: dict[str, Any]) -> None:
         """Fold in what the setup, call or teardown phase of the test reported."""
@@ -47,6 +49,7 @@ class Case:
             return
         for key in ("message", "counterexample", "reproduce"):
             setattr(self, key, phase.get(key))
+        self.blocking = phase.get("blocking", True)
 
 
 @dataclass
@@ -63,6 +66,11 @@ class ContractResult:
         return max((c.outcome for c in self.cases), key=_SEVERITY.__getitem__)
 
     @property
+    def blocking(self) -> bool:
+        """Whether this contract's outcome fails the run."""
+        return any(c.blocking for c in self.cases if c.outcome in ("failed", "error"))
+
+    @property
     def worst_case(self) -> Case | None:
         bad = [c for c in self.cases if c.outcome == self.outcome]
         return bad[0] if bad else None
@@ -75,6 +83,7 @@ class ContractResult:
             "level": self.contract.level,
             "reference": self.contract.reference,
             "outcome": self.outcome,
+            "blocking": self.blocking,
             "message": worst.message if worst else None,
             "counterexample": worst.counterexample if worst else None,
             "reproduce": worst.reproduce if worst else None,

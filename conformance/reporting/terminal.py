@@ -23,9 +23,11 @@ def verdict_lines(results: RunResults) -> list[tuple[str, dict[str, bool]]]:
     width = max((len(r.contract.id) for r in results.sorted_results()), default=0)
     for result in results.sorted_results():
         outcome = result.outcome
+        level = result.contract.level
+        if outcome in ("failed", "error") and not result.blocking:
+            level += " (non-strict, not failing the run)"
         lines.append((f"{_LABELS[outcome]:<6} {result.contract.id:<{width}}  "
-                      f"{result.contract.level:<6} {result.contract.statement}",
-                      _MARKUP[outcome]))
+                      f"{level:<6} {result.contract.statement}", _MARKUP[outcome]))
         worst = result.worst_case
         if outcome in ("failed", "error") and worst is not None:
             message = (worst.message or "").strip().splitlines()
