@@ -17,6 +17,7 @@ import pytest
 from conformance.contracts.catalog import catalog
 from conformance.harness import HarnessError
 from conformance.plugin import probe
+from conformance.presets import presets
 from conformance.reporting.catalog_table import markdown_table
 from conformance.targets import Target, TargetError
 
@@ -33,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Check a socketserver implementation against the documented contracts. "
                     "Unrecognised arguments are passed to pytest.",
     )
+    parser.add_argument("--target", default=None, metavar="NAME",
+                        help="a named target (see --list-targets); not combined with "
+                             "--impl, --python or --prelude")
     parser.add_argument("--impl", default="socketserver", metavar="MODULE|FILE",
                         help="module name or .py file exposing the socketserver API "
                              "(default: socketserver)")
@@ -48,11 +52,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="check only contracts whose id matches this glob (repeatable)")
     parser.add_argument("--server", action="append", default=[], metavar="CLASS",
                         help="check only on this server class (repeatable)")
+    parser.add_argument("--expectations", default=None, metavar="FILE",
+                        help="the target's baseline of known failures (TOML); default for "
+                             "--target NAME: fixtures/expectations/NAME.toml if present")
+    parser.add_argument("--update-expectations", action="store_true",
+                        help="rewrite the expectations file from this run, keeping reasons")
     parser.add_argument("--strict", action="store_true",
                         help="let should-level contracts (stdlib behaviour the documentation "
                              "does not state) fail the run, not only be reported")
     parser.add_argument("--list-contracts", action="store_true",
                         help="print the contract catalog as a Markdown table and exit")
+    parser.add_argument("--list-targets", action="store_true",
+                        help="print the named targets and whether each can run here")
     return parser
 
 
@@ -67,10 +78,12 @@ def pytest_args(options: argparse.Namespace, extra: list[str]) -> list[str]:
             "--report-dir", options.report_dir]
     if not _plugin_is_installed():
         args += ["-p", "conformance.plugin"]
-    for name in ("impl", "python", "prelude"):
+    for name in ("target", "impl", "python", "prelude", "expectations"):
         value = getattr(options, name)
         if value and not (name == "impl" and value == "socketserver"):
             args += [f"--{name}", value]
+    if options.update_expectations:
+        args.append("--update-expectations")
     for contract_id in options.contract:
         args += ["--contract", contract_id]
     for server_class in options.server:
@@ -80,6 +93,22 @@ def pytest_args(options: argparse.Namespace, extra: list[str]) -> list[str]:
     return args + extra
 
 
+def _check_target(options: argparse.Namespace) -> None:
+    """Bad options end here, before pytest starts; a preset that cannot run here is not an
+    error (its contracts are skipped with the reason)."""
+    if options.target is None:
+        probe(Target(impl=options.impl, python=options.python, prelude=options.prelude))
+        return
+    combined = [f"--{name}" for name in ("python", "prelude") if getattr(options, name)]
+    if options.impl != "socketserver":
+        combined.insert(0, "--impl")
+    if combined:
+        raise TargetError(f"--target {options.target} cannot be combined with {combined[0]}")
+    if options.target not in presets():
+        raise TargetError(f"--target {options.target}: unknown; known targets: "
+                          + ", ".join(sorted(presets())))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the kit; returns the exit status described in the module docstring."""
     parser = _parser()
@@ -87,9 +116,20 @@ def main(argv: list[str] | None = None) -> int:
     if options.list_contracts:
         print(markdown_table(catalog()), end="")
         return EXIT_OK
-    target = Target(impl=options.impl, python=options.python, prelude=options.prelude)
+    if options.list_targets:
+        for preset in presets().values():
+            reason = preset.unavailable()
+            if reason is None:
+                target = preset.target()
+                try:
+                    probe(target)
+                except (TargetError, HarnessError) as exc:
+                    reason = str(exc).splitlines()[0] + preset.install_hint(target.python)
+            print(f"{preset.name:<15} {preset.description}\n{'':<15} "
+                  + (f"unavailable: {reason}" if reason else "available"))
+        return EXIT_OK
     try:
-        probe(target)
+        _check_target(options)
     except (TargetError, HarnessError) as exc:
         first_line = str(exc).strip().splitlines()[0]
         print(f"{parser.prog}: error: {first_line}", file=sys.stderr)

@@ -17,16 +17,21 @@ from typing import Any
 import pytest
 
 from conformance.contracts.catalog import MARKER, SHOULD, Contract
+from conformance.expectations import FAIL, Baseline, ExpectationsError, load
 from conformance.harness import Harness, HarnessError, ServedServer
+from conformance.harness.pool import HarnessPool
 from conformance.harness.process import is_datagram_class
-from conformance.reporting.junit import write_junit
+from conformance.presets import presets
+from conformance.reporting.collector import ResultsCollector
 from conformance.reporting.results import RunResults
-from conformance.reporting.terminal import verdict_lines
 from conformance.targets import Target, TargetError
 
-_POOL = pytest.StashKey["HarnessPool"]()
-_USER_PROPERTY = "conformance"
+_POOL = pytest.StashKey[HarnessPool]()
+_BASELINE = pytest.StashKey[Baseline]()
+EXPECTATIONS_DIR = os.path.join("fixtures", "expectations")
+USER_PROPERTY = "conformance"
 _MESSAGE_LIMIT = 4000
+_STRICT_XPASS = "[XPASS(strict)]"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--prelude", default=None, metavar="MODULE:CALLABLE",
                     help="called in the harness before the implementation is imported, "
                          "e.g. gevent.monkey:patch_all")
+    group.addoption("--target", default=None, metavar="NAME",
+                    help="a named target: stdlib, cpython3.6 ... cpython3.13, pypy3, gevent, "
+                         "eventlet, eventlet-green, future, or one an installed package adds")
+    group.addoption("--expectations", default=None, metavar="FILE",
+                    help="the target's baseline of known failures (TOML); default for "
+                         "--target NAME: fixtures/expectations/NAME.toml if it exists")
+    group.addoption("--update-expectations", action="store_true", default=False,
+                    help="rewrite the expectations file from this run, keeping reasons")
     group.addoption("--report-dir", default="reports", metavar="DIR",
                     help="where results.json and junit.xml go, under DIR/<target>/ "
                          "(default: reports)")
@@ -52,10 +65,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "documentation does not state) fail the run")
 
 
-def target_from(config: pytest.Config) -> Target:
-    """The target the options name."""
-    return Target(impl=config.getoption("impl") or "socketserver",
-                  python=config.getoption("python"), prelude=config.getoption("prelude"))
+def _pool_for(config: pytest.Config) -> HarnessPool:
+    """The harness pool for the target the options name: a preset or impl/python/prelude."""
+    name = config.getoption("target")
+    explicit = [f"--{option}" for option in ("impl", "python", "prelude")
+                if config.getoption(option)]
+    if name is None:
+        return HarnessPool(Target(impl=config.getoption("impl") or "socketserver",
+                                  python=config.getoption("python"),
+                                  prelude=config.getoption("prelude")))
+    if explicit:
+        raise pytest.UsageError(f"--target {name} cannot be combined with {explicit[0]}")
+    known = presets()
+    if name not in known:
+        raise pytest.UsageError(f"--target {name}: unknown; known targets: "
+                                + ", ".join(sorted(known)))
+    preset = known[name]
+    target = preset.target()
+    return HarnessPool(target, unavailable=preset.unavailable(),
+                       install_hint=preset.install_hint(target.python))
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -79,17 +107,37 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     settings.load_profile(profile)
-    target = target_from(config)
-    config.stash[_POOL] = HarnessPool(target)
+    pool = config.stash[_POOL] = _pool_for(config)
+    target = pool.target
+    config.stash[_BASELINE] = _baseline(config, target)
     if _is_worker(config):
         return
     results = RunResults(target=target.describe(), profile=profile)
-    config.pluginmanager.register(_ResultsCollector(config, results), "conformance-results")
+    baseline = config.stash[_BASELINE]
+    if config.getoption("update_expectations") and not baseline.path:
+        raise pytest.UsageError("--update-expectations needs --expectations FILE or --target")
+    config.pluginmanager.register(
+        ResultsCollector(config, results, USER_PROPERTY,
+                         baseline if config.getoption("update_expectations") else None),
+        "conformance-results")
     if any(config.getoption(name) for name in ("impl", "python", "prelude")):
         try:
             probe(target)
         except (TargetError, HarnessError) as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def _baseline(config: pytest.Config, target: Target) -> Baseline:
+    path = config.getoption("expectations")
+    if path is None:
+        if target.preset is None:
+            return Baseline("")
+        path = os.path.join(EXPECTATIONS_DIR, f"{target.preset}.toml")
+    path = os.path.join(str(config.invocation_params.dir), path)
+    try:
+        return load(path)
+    except ExpectationsError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _profile_name(config: pytest.Config) -> str:
@@ -106,30 +154,6 @@ def probe(target: Target) -> dict[str, Any]:
     return harness.hello
 
 
-class HarnessPool:
-    """The harness of this process, started on first use and replaced if it breaks."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self._harness: Harness | None = None
-
-    def get(self) -> Harness:
-        if self._harness is not None and not self._harness.usable:
-            self.discard()
-        if self._harness is None:
-            self._harness = Harness(self.target)
-        return self._harness
-
-    def discard(self) -> None:
-        if self._harness is not None:
-            self._harness.close()
-            self._harness = None
-
-    def describe(self) -> dict[str, Any]:
-        """The target, with its interpreter's own account once the harness has started."""
-        return self.target.describe(self._harness.hello if self._harness else None)
-
-
 @pytest.fixture(scope="session")
 def harness_pool(pytestconfig: pytest.Config) -> Iterator[HarnessPool]:
     """The harness running the target; one per pytest process (so one per xdist worker)."""
@@ -139,15 +163,26 @@ def harness_pool(pytestconfig: pytest.Config) -> Iterator[HarnessPool]:
 
 
 def _applicable_harness(request: pytest.FixtureRequest, pool: HarnessPool) -> Harness:
-    """The harness, after skipping a contract that the target's Python version predates."""
+    """The harness, after skipping a contract that the target's Python version predates
+    and marking one that the target's expectations list as an expected failure."""
     harness = pool.get()
     contract: Contract | None = getattr(request.node.function, "contract", None)
-    if contract is not None and contract.since is not None:
-        version = tuple(int(part) for part in harness.hello["python_version"].split(".")[:2])
+    if contract is None:
+        return harness
+    python_version = harness.hello["python_version"]
+    if contract.since is not None:
+        version = tuple(int(part) for part in python_version.split(".")[:2])
         if version < tuple(contract.since):
             since = ".".join(map(str, contract.since))
             pytest.skip(f"not applicable: new in Python {since}, the target runs "
-                        f"{harness.hello['python_version']}")
+                        f"{python_version}")
+    baseline = request.config.stash[_BASELINE]
+    expected = baseline.find(contract.id, _server_class(request.node), python_version)
+    if expected is not None:
+        # "fail" is strict: if the contract now holds, the stale entry fails the run.
+        request.applymarker(pytest.mark.xfail(
+            reason=f"expected ({os.path.basename(baseline.path)}): {expected.reason}",
+            strict=expected.outcome == FAIL))
     return harness
 
 
@@ -245,7 +280,7 @@ def pytest_runtest_makereport(item: pytest.Item,
             report.wasxfail = (f"{contract.id} is a should-level contract: reported, "
                                "not failing the run without --strict")
             phase["blocking"] = False
-        report.user_properties.append((_USER_PROPERTY, phase))
+        report.user_properties.append((USER_PROPERTY, phase))
     return report
 
 
@@ -273,6 +308,12 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
         phase["outcome"] = "failed" if report.when == "call" else "error"
         if call.excinfo is not None:
             phase.update(_describe_failure(call.excinfo.value))
+        elif str(report.longrepr).startswith(_STRICT_XPASS):
+            phase["xpassed"] = True
+            phase["message"] = ("unexpected pass: the contract now holds, but the "
+                                "expectations list it as failing ("
+                                + str(report.longrepr)[len(_STRICT_XPASS):].strip()
+                                + "); remove the entry or run --update-expectations")
         phase["reproduce"] = _reproduce_command(item, contract)
     return phase
 
@@ -314,37 +355,3 @@ def _reproduce_command(item: pytest.Item, contract: Contract) -> str:
         words += ["--server", server_class]
     words += ["--hypothesis-profile", _profile_name(config)]
     return shlex.join(words)
-
-
-class _ResultsCollector:
-    """Gathers contract results on the controller and writes the reports once, at the end."""
-
-    def __init__(self, config: pytest.Config, results: RunResults) -> None:
-        self.config = config
-        self.results = results
-        self.folder: str | None = None
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for name, value in report.user_properties:
-            if name == _USER_PROPERTY:
-                self.results.add(Contract(**value["contract"]), value)
-
-    def pytest_sessionfinish(self) -> None:
-        if not self.results.contracts:
-            return
-        self.folder = os.path.join(str(self.config.invocation_params.dir),
-                                   self.config.getoption("report_dir"),
-                                   self.results.target["name"])
-        self.results.write(os.path.join(self.folder, "results.json"))
-        write_junit(self.results, os.path.join(self.folder, "junit.xml"))
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.folder is None:
-            return
-        terminalreporter.section("socketserver conformance")
-        for text, markup in verdict_lines(self.results):
-            terminalreporter.line(text, **markup)
-        shown = os.path.relpath(self.folder)
-        if shown.startswith(os.pardir):
-            shown = self.folder
-        terminalreporter.line(f"reports: {shown}/{{results.json,junit.xml}}")

@@ -30,12 +30,17 @@ class Target:
     impl: str = STDLIB_MODULE
     python: str | None = None
     prelude: str | None = None
+    # The --target preset this target came from; it names the reports.
+    preset: str | None = None
 
     def name(self, hello: dict[str, Any] | None = None) -> str:
         """A short, file-name-safe label, used for the report folder.
 
         With the harness's ``hello`` at hand, another interpreter is named by what it is
-        (``stdlib@cpython3.8``, ``stdlib@pypy3.9``), not by its file name."""
+        (``stdlib@cpython3.8``, ``stdlib@pypy3.9``), not by its file name. A preset's
+        target is named after the preset."""
+        if self.preset:
+            return self.preset
         if self.impl == STDLIB_MODULE:
             label = "stdlib"
         elif self.is_file:
@@ -92,8 +97,9 @@ class Target:
     def describe(self, hello: dict[str, Any] | None = None) -> dict[str, Any]:
         """The target as results.json records it, with the interpreter's own account of
         itself once the harness has said hello."""
-        info: dict[str, Any] = {"name": self.name(hello), "impl": self.impl,
-                                "python": self.python, "prelude": self.prelude}
+        info: dict[str, Any] = {"name": self.name(hello), "preset": self.preset,
+                                "impl": self.impl, "python": self.python,
+                                "prelude": self.prelude}
         if hello:
             info.update(python_version=hello.get("python_version"),
                         implementation=hello.get("implementation"),

@@ -34,6 +34,8 @@ class Case:
     duration: float = 0.0
     # False for a should-level failure in a run without --strict: reported, not failing.
     blocking: bool = True
+    # A strict expected failure that passed: the expectations entry is stale.
+    xpassed: bool = False
 
     def merge(self, phase: dict[str, Any]) -> None:
         """Fold in what the setup, call or teardown phase of the test reported."""
@@ -50,6 +52,7 @@ class Case:
         for key in ("message", "counterexample", "reproduce"):
             setattr(self, key, phase.get(key))
         self.blocking = phase.get("blocking", True)
+        self.xpassed = phase.get("xpassed", False)
 
 
 @dataclass

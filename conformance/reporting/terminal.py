@@ -36,6 +36,8 @@ def verdict_lines(results: RunResults) -> list[tuple[str, dict[str, bool]]]:
                           {}))
             if worst.reproduce:
                 lines.append((f"       reproduce: {worst.reproduce}", {}))
+        elif outcome in ("skipped", "xfailed") and worst is not None and worst.message:
+            lines.append((f"       {worst.message.strip().splitlines()[0]}", {}))
     counts = results.summary()
     parts = [f"{count} {outcome}" for outcome, count in counts.items() if count]
     noun = "contract" if len(results.contracts) == 1 else "contracts"
