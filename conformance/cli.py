@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--prelude", default=None, metavar="MODULE:CALLABLE",
                         help="called before the implementation is imported, "
                              "e.g. gevent.monkey:patch_all")
+    parser.add_argument("--handler", default=None, metavar="MODULE:CLASS",
+                        help="check your own request handler class (module:Class or "
+                             "path.py:Class) against the handler-side contracts")
+    parser.add_argument("--payloads", default="any", choices=("any", "text"),
+                        help="what clients send: any bytes (default) or UTF-8 text only")
     parser.add_argument("--report-dir", default="reports", metavar="DIR",
                         help="reports go to DIR/<target>/ (default: reports)")
     parser.add_argument("--contract", action="append", default=[], metavar="ID",
@@ -78,12 +83,14 @@ def pytest_args(options: argparse.Namespace, extra: list[str]) -> list[str]:
             "--report-dir", options.report_dir]
     if not _plugin_is_installed():
         args += ["-p", "conformance.plugin"]
-    for name in ("target", "impl", "python", "prelude", "expectations"):
+    for name in ("target", "impl", "python", "prelude", "handler", "expectations"):
         value = getattr(options, name)
         if value and not (name == "impl" and value == "socketserver"):
             args += [f"--{name}", value]
     if options.update_expectations:
         args.append("--update-expectations")
+    if options.payloads != "any":
+        args += ["--payloads", options.payloads]
     for contract_id in options.contract:
         args += ["--contract", contract_id]
     for server_class in options.server:
@@ -97,9 +104,11 @@ def _check_target(options: argparse.Namespace) -> None:
     """Bad options end here, before pytest starts; a preset that cannot run here is not an
     error (its contracts are skipped with the reason)."""
     if options.target is None:
-        probe(Target(impl=options.impl, python=options.python, prelude=options.prelude))
+        probe(Target(impl=options.impl, python=options.python, prelude=options.prelude,
+                     handler=options.handler))
         return
-    combined = [f"--{name}" for name in ("python", "prelude") if getattr(options, name)]
+    combined = [f"--{name}" for name in ("python", "prelude", "handler")
+                if getattr(options, name)]
     if options.impl != "socketserver":
         combined.insert(0, "--impl")
     if combined:

@@ -24,6 +24,7 @@ from conformance.harness.process import is_datagram_class
 from conformance.presets import presets
 from conformance.reporting.collector import ResultsCollector
 from conformance.reporting.results import RunResults
+from conformance.strategies import use_payloads
 from conformance.targets import Target, TargetError
 
 _POOL = pytest.StashKey[HarnessPool]()
@@ -53,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "--target NAME: fixtures/expectations/NAME.toml if it exists")
     group.addoption("--update-expectations", action="store_true", default=False,
                     help="rewrite the expectations file from this run, keeping reasons")
+    group.addoption("--handler", default=None, metavar="MODULE:CLASS",
+                    help="check your own request handler class (module:Class or "
+                         "path.py:Class) against the handler-side contracts")
+    group.addoption("--payloads", default="any", choices=("any", "text"),
+                    help="what clients send: any bytes (default) or UTF-8 text only, for "
+                         "handlers of text protocols")
     group.addoption("--report-dir", default="reports", metavar="DIR",
                     help="where results.json and junit.xml go, under DIR/<target>/ "
                          "(default: reports)")
@@ -68,12 +75,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _pool_for(config: pytest.Config) -> HarnessPool:
     """The harness pool for the target the options name: a preset or impl/python/prelude."""
     name = config.getoption("target")
-    explicit = [f"--{option}" for option in ("impl", "python", "prelude")
+    explicit = [f"--{option}" for option in ("impl", "python", "prelude", "handler")
                 if config.getoption(option)]
     if name is None:
         return HarnessPool(Target(impl=config.getoption("impl") or "socketserver",
                                   python=config.getoption("python"),
-                                  prelude=config.getoption("prelude")))
+                                  prelude=config.getoption("prelude"),
+                                  handler=config.getoption("handler")))
     if explicit:
         raise pytest.UsageError(f"--target {name} cannot be combined with {explicit[0]}")
     known = presets()
@@ -107,6 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     settings.load_profile(profile)
+    use_payloads(config.getoption("payloads"))
     pool = config.stash[_POOL] = _pool_for(config)
     target = pool.target
     config.stash[_BASELINE] = _baseline(config, target)
@@ -120,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ResultsCollector(config, results, USER_PROPERTY,
                          baseline if config.getoption("update_expectations") else None),
         "conformance-results")
-    if any(config.getoption(name) for name in ("impl", "python", "prelude")):
+    if any(config.getoption(name) for name in ("impl", "python", "prelude", "handler")):
         try:
             probe(target)
         except (TargetError, HarnessError) as exc:
@@ -205,6 +214,13 @@ def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
         harness = _applicable_harness(request, harness_pool)
         if server_class not in harness.classes:
             pytest.skip(f"{harness_pool.target.name(harness.hello)} has no {server_class}")
+        user_handler = harness_pool.target.handler
+        if handler is None and user_handler:
+            handler = {"kind": "user", "class": harness_pool.target.handler_spec()}
+            handles_datagrams = harness.hello.get("user_handler") == "datagram"
+            if handles_datagrams != is_datagram_class(server_class):
+                pytest.skip(f"not applicable: {user_handler} is a "
+                            f"{'datagram' if handles_datagrams else 'stream'} handler")
         if handler is None:
             handler = "udp-echo" if is_datagram_class(server_class) else "echo"
         if "Unix" in server_class:
@@ -244,7 +260,8 @@ def server(serve: Callable[..., ServedServer]) -> ServedServer:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     patterns = config.getoption("contract")
     servers = set(config.getoption("server"))
-    if not patterns and not servers:
+    handler_only = bool(config.getoption("handler"))
+    if not patterns and not servers and not handler_only:
         return
     selected, deselected = [], []
     for item in items:
@@ -255,6 +272,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         server_class = _server_class(item)
         keep = (not patterns or any(fnmatch.fnmatchcase(marker.args[0], p) for p in patterns))
         keep = keep and (not servers or server_class in servers)
+        if handler_only:
+            keep = keep and item.function.contract.handler_side  # type: ignore[attr-defined]
         (selected if keep else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -345,10 +364,12 @@ def _describe_failure(error: BaseException) -> dict[str, str | None]:
 def _reproduce_command(item: pytest.Item, contract: Contract) -> str:
     config = item.config
     words = ["python", "-m", "conformance"]
-    for option in ("impl", "python", "prelude"):
+    for option in ("target", "impl", "python", "prelude", "handler"):
         value = config.getoption(option)
         if value:
             words += [f"--{option}", value]
+    if config.getoption("payloads") != "any":
+        words += ["--payloads", config.getoption("payloads")]
     words += ["--contract", contract.id]
     server_class = _server_class(item)
     if server_class:

@@ -21,6 +21,8 @@ RECV_BOUNDARY = 1024
 MAX_CHUNKS = 64
 # Pauses are applied only before the first few chunks, for the same reason.
 MAX_PAUSED_CHUNKS = 4
+# The least pause between two writes of a split payload, in seconds.
+WRITE_GAP = 0.002
 # UDPServer.max_packet_size: larger datagrams are truncated by the stdlib.
 MAX_PACKET_SIZE = 8192
 
@@ -58,8 +60,25 @@ def text_payloads(*, max_size: int = MIB) -> st.SearchStrategy[bytes]:
     )
 
 
+# What clients send: "any" bytes (the default), or "text" only (UTF-8), for handlers of
+# text protocols. Chosen once per run with --payloads.
+PAYLOAD_KINDS = ("any", "text")
+_payload_kind = "any"
+
+
+def use_payloads(kind: str) -> None:
+    """Choose what payloads() generates for this run: "any" or "text"."""
+    global _payload_kind
+    if kind not in PAYLOAD_KINDS:
+        raise ValueError(f"payloads must be one of {PAYLOAD_KINDS}, not {kind!r}")
+    _payload_kind = kind
+
+
 def payloads(*, max_size: int = MIB) -> st.SearchStrategy[bytes]:
-    """What a stream client may send: binary or UTF-8 text, empty to ``max_size`` bytes."""
+    """What a stream client may send: binary or UTF-8 text (only text after
+    use_payloads("text")), empty to ``max_size`` bytes."""
+    if _payload_kind == "text":
+        return text_payloads(max_size=max_size)
     return st.one_of(binary_payloads(max_size=max_size), text_payloads(max_size=max_size))
 
 
@@ -100,6 +119,9 @@ class WritePattern:
                 pieces.append(payload[offset:offset + size])
                 offset += size
         pauses = list(self.pauses[:MAX_PAUSED_CHUNKS]) + [0.0] * len(pieces)
+        # Every chunk after the first waits at least WRITE_GAP, so that separate writes
+        # reach the handler as separate reads and a counterexample replays the same way.
+        pauses = [pause if i == 0 else max(pause, WRITE_GAP) for i, pause in enumerate(pauses)]
         return list(zip(pauses, pieces))
 
 
@@ -142,3 +164,43 @@ def concurrent_clients(*, max_clients: int = 4, max_size: int = MIB,
         contents = payloads(max_size=max_size)
     plans = st.builds(ClientPlan, contents, write_patterns())
     return st.lists(plans, min_size=1, max_size=max_clients)
+
+
+READ_COMMAND = b"read "
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """One request of the ``lines`` handler's protocol: a line, which it echoes upper-cased,
+    or (``is_block``) a ``read N`` line followed by a block of N arbitrary bytes, which it
+    reads with ``rfile.read(N)`` and echoes upper-cased."""
+
+    data: bytes
+    is_block: bool = False
+
+    def encode(self) -> bytes:
+        """What the client sends for this request."""
+        if self.is_block:
+            return READ_COMMAND + str(len(self.data)).encode("ascii") + b"\n" + self.data
+        return self.data + b"\n"
+
+    def reply(self) -> bytes:
+        """What the handler sends back for it."""
+        return self.data.upper() if self.is_block else self.encode().upper()
+
+
+def _one_line(data: bytes) -> bytes:
+    return data.replace(b"\n", b" ")
+
+
+def line_scripts(*, min_requests: int = 1, max_requests: int = 6, max_size: int = 16 * KIB,
+                 blocks: bool = True) -> st.SearchStrategy[list[LineRequest]]:
+    """What a client of the ``lines`` handler sends: lines (any bytes but a newline, never
+    a ``read`` command) and, with ``blocks``, blocks (any bytes at all), each up to
+    ``max_size`` bytes."""
+    lines = payloads(max_size=max_size).map(_one_line).filter(
+        lambda line: not line.startswith(READ_COMMAND))
+    requests = st.builds(LineRequest, lines)
+    if blocks:
+        requests |= st.builds(LineRequest, payloads(max_size=max_size), st.just(True))
+    return st.lists(requests, min_size=min_requests, max_size=max_requests)

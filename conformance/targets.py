@@ -32,6 +32,9 @@ class Target:
     prelude: str | None = None
     # The --target preset this target came from; it names the reports.
     preset: str | None = None
+    # A user's own handler class (module:Class or path.py:Class) checked instead of the
+    # kit's reference handler, on the handler-side contracts.
+    handler: str | None = None
 
     def name(self, hello: dict[str, Any] | None = None) -> str:
         """A short, file-name-safe label, used for the report folder.
@@ -55,6 +58,8 @@ class Target:
                 label += "@" + os.path.basename(self.python)
         if self.prelude:
             label += "+" + self.prelude.partition(":")[0]
+        if self.handler:
+            label += "+" + self.handler.rpartition(":")[2]
         return re.sub(r"[^\w.@+-]", "_", label)
 
     @property
@@ -84,6 +89,12 @@ class Target:
             raise TargetError(f"--impl {self.impl}: not a module name or a .py file")
         if self.prelude is not None and not _PRELUDE.match(self.prelude):
             raise TargetError(f"--prelude {self.prelude}: expected module:callable")
+        if self.handler is not None:
+            module, _, attribute = self.handler.rpartition(":")
+            if not module or not attribute:
+                raise TargetError(f"--handler {self.handler}: expected module:Class")
+            if (module.endswith(".py") or os.sep in module) and not os.path.isfile(module):
+                raise TargetError(f"--handler {self.handler}: no such file {module}")
         self.interpreter()
 
     def harness_args(self) -> list[str]:
@@ -92,14 +103,23 @@ class Target:
         args = ["--impl", impl]
         if self.prelude:
             args += ["--prelude", self.prelude]
+        if self.handler:
+            args += ["--handler", self.handler_spec()]
         return args
+
+    def handler_spec(self) -> str:
+        """``handler`` with a file path made absolute, as the agent needs it."""
+        module, _, attribute = (self.handler or "").rpartition(":")
+        if module.endswith(".py") or os.sep in module:
+            module = os.path.abspath(module)
+        return f"{module}:{attribute}"
 
     def describe(self, hello: dict[str, Any] | None = None) -> dict[str, Any]:
         """The target as results.json records it, with the interpreter's own account of
         itself once the harness has said hello."""
         info: dict[str, Any] = {"name": self.name(hello), "preset": self.preset,
                                 "impl": self.impl, "python": self.python,
-                                "prelude": self.prelude}
+                                "prelude": self.prelude, "handler": self.handler}
         if hello:
             info.update(python_version=hello.get("python_version"),
                         implementation=hello.get("implementation"),

@@ -51,6 +51,9 @@ class Contract:
     # The first Python version whose stdlib has the behaviour; older targets are "not
     # applicable" (skipped), not failing.
     since: tuple[int, int] | None = None
+    # True for contracts about what a handler does (not the server): these are the ones
+    # --handler checks a user's own handler class against.
+    handler_side: bool = False
 
     @property
     def test_name(self) -> str:
@@ -66,22 +69,23 @@ def _statement(test: Callable[..., Any]) -> str:
 
 
 def contract(contract_id: str, *, servers: tuple[str, ...], reference: str,
-             level: str = MUST,
-             since: tuple[int, int] | None = None) -> Callable[[_Test], _Test]:
+             level: str = MUST, since: tuple[int, int] | None = None,
+             handler_side: bool = False) -> Callable[[_Test], _Test]:
     """Declare the test below as the check of contract ``contract_id``.
 
     The test runs once per server class in ``servers`` (as its ``server_class`` parameter)
     and its docstring's first paragraph is the contract's one-line statement. ``level`` is
     ``must`` (stated in the documentation) or ``should`` (stdlib behaviour the
     documentation does not state); ``since`` is the first Python version that has the
-    behaviour, so that older targets skip it as not applicable.
+    behaviour, so that older targets skip it as not applicable; ``handler_side`` marks
+    the contracts a user's own handler is checked against (``--handler``).
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
 
     def decorate(test: _Test) -> _Test:
         declared = Contract(contract_id, _statement(test), level, reference, tuple(servers),
-                            since)
+                            since, handler_side)
         if test.__name__ != declared.test_name:
             raise ValueError(f"contract {contract_id} must be checked by {declared.test_name}")
         if not declared.statement:

@@ -60,8 +60,9 @@ class Harness:
             raise
         if not self.hello.get("ok"):
             self.close()
-            stage = "--prelude " + str(target.prelude) if self.hello.get("stage") == "prelude" \
-                else "--impl " + target.impl
+            stage = {"prelude": f"--prelude {target.prelude}",
+                     "handler": f"--handler {target.handler}"}.get(
+                         self.hello.get("stage", ""), f"--impl {target.impl}")
             raise TargetError(f"{stage}: {self.hello.get('error')}")
 
     @property
@@ -242,8 +243,15 @@ class ServedServer:
 
     def state(self, *attrs: str) -> dict[str, Any]:
         """The server's socket (fileno, sockname, listening), the values of ``attrs``, the
-        agent's threads and children, and the peers of every socket the agent holds."""
+        agent's threads and children, and the peers of every socket the agent holds;
+        ``zombies``: its children that exited unreaped; ``unix_connections``: the local
+        address of every non-listening Unix stream socket it holds."""
         return self.harness.call("state", id=self.id, attrs=list(attrs))
+
+    def serve_forever_running(self) -> bool:
+        """Whether the harness's serve_forever() for this server is still running: False
+        once it has returned or raised (nothing but stop() should end it)."""
+        return bool(self.state()["serve_forever_running"])
 
     def untaken(self) -> list[Handler]:
         """Handler instances that reported since the last take_handlers() and were not taken."""
