@@ -1,0 +1,34 @@
+"""--handler checks a user's own handler, and finds the tutorial handler's real bug."""
+
+from __future__ import annotations
+
+from tests.conftest import REPO
+
+HANDLERS = REPO / "fixtures" / "handlers"
+
+
+def test_the_tutorial_handler_splits_a_character_and_cuts_the_echo(run_kit) -> None:
+    run = run_kit("--handler", f"{HANDLERS / 'tutorial_echo.py'}:TutorialHandler",
+                  "--payloads", "text", "--server", "TCPServer", profile="ci")
+    assert run.code == 1, run.stdout + run.stderr
+    results = run.results("stdlib+TutorialHandler")
+    by_id = {c["id"]: c for c in results["contracts"]}
+    assert set(by_id) == {"echo.upper", "eof.ends_handler"}
+    echo = by_id["echo.upper"]
+    assert echo["outcome"] == "failed"
+    # Hypothesis shrinks to one multi-byte character written in two pieces.
+    assert "WritePattern(sizes=(1,))" in echo["counterexample"]
+    assert "--handler" in echo["reproduce"]
+    assert by_id["eof.ends_handler"]["outcome"] == "passed"
+
+
+def test_a_careful_handler_passes(run_kit) -> None:
+    run = run_kit("--handler", f"{HANDLERS / 'careful_echo.py'}:CarefulHandler",
+                  "--payloads", "text", "--server", "TCPServer")
+    assert run.code == 0, run.stdout + run.stderr
+
+
+def test_a_handler_that_does_not_import_is_exit_2(run_kit) -> None:
+    run = run_kit("--handler", f"{HANDLERS / 'tutorial_echo.py'}:NoSuchHandler")
+    assert run.code == 2
+    assert "--handler" in run.stderr
