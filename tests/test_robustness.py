@@ -34,5 +34,5 @@ def test_a_crashing_target_fails_and_the_next_test_gets_a_fresh_harness(run_kit)
 def test_xdist_workers_share_nothing_and_leave_nothing_behind(run_kit) -> None:
     run = run_kit("-n", "2")
     assert run.code == 0, run.stdout + run.stderr
-    assert "7 contracts: 7 passed" in run.stdout
+    assert set(run.outcomes("stdlib").values()) <= {"passed", "skipped"}
     assert not leftover_processes(run.marker)

