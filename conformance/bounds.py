@@ -19,6 +19,45 @@ ECHO_PER_MIB = 5.0
 STALL = 1.2
 # While one client stalls, the others must be fully served within this.
 OTHERS_SERVED = 5.0
+# In a line protocol, the reply to one line must reach the waiting client within this.
+LINE_REPLY = 3.0
+# After the server has seen a request it refuses, its client waits this long for anything
+# (a reply, EOF, a reset) before concluding that nothing comes.
+REFUSED_SILENCE = 0.3
+# The StreamRequestHandler.timeout the kit sets; a client silent this long is timed out.
+STREAM_HANDLER_TIMEOUT = 0.5
+# How much earlier than a socket timeout the kit still accepts it to fire (clock rounding).
+TIMEOUT_SLACK = 0.05
+# A client the server is serving has the echo of everything it sent within this.
+SERVED_ECHO = 5.0
+# A wait for the server that lasts longer than this first asks the harness whether
+# serve_forever() still runs, then asks again every second.
+SERVE_LOOP_CHECK = 0.2
+# When a run of client patterns ends, its clients together finish their conversations
+# within this.
+WIND_DOWN = 10.0
+# How long a deliberately slow handler sleeps when the kit checks what waits for it
+# (server_close(), max_children); well under the 5s a server_close() may take.
+SLOW_HANDLER = 1.5
+# After its handler has finished, a forked child is reaped (no zombie left) within this.
+CHILD_REAPED = 3.0
+# A serve_forever() loop reacts (to shutdown(), to the end of a poll) within its
+# poll_interval plus this; generous, for a machine under load.
+LOOP_SLACK = 1.0
+# shutdown() returns within the loop's poll_interval plus this: the contract's own bound,
+# tighter than LOOP_SLACK, yet many times what waking a thread takes.
+SHUTDOWN_SLACK = 0.5
+# handle_request() with a timeout and no client returns within that timeout plus this.
+HANDLE_TIMEOUT_SLACK = 1.0
+# How long the kit watches for something that must not happen (a second request handled
+# by one handle_request(), a request handled after shutdown()) before concluding it did not.
+QUIET = 0.3
+# The poll_interval of a serve_forever() that shutdown() interrupts while clients arrive:
+# long, so that those clients arrive while its select() still waits.
+LATE_CLIENT_POLL = 3.0
+# How long the kit watches an idle serve_forever(): counting its service_actions() calls,
+# looking out for handle_timeout() calls.
+IDLE_LOOP = 1.0
 
 
 def echo_timeout(total_bytes: int) -> float:

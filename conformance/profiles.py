@@ -48,3 +48,9 @@ def for_slow_scenarios(divisor: int = 10) -> settings:
     """The current profile with fewer examples, for scenarios that take a second each."""
     current = settings.default
     return settings(current, max_examples=max(2, current.max_examples // divisor))
+
+
+def for_state_machines(steps: int = 20) -> settings:
+    """The current profile for state machines run against a live server: as many runs as
+    the profile has examples, each of at most ``steps`` steps (Hypothesis' default: 50)."""
+    return settings(settings.default, stateful_step_count=steps)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,3 +51,29 @@ def exchange(address: Any, datagram: bytes, *, timeout: float,
         except (socket.timeout, OSError):
             reply = None
         return DatagramReply(sock.getsockname(), reply)
+
+
+def exchange_all(address: Any, datagrams: list[bytes], *,
+                 timeout: float) -> list[DatagramReply]:
+    """Send each datagram from a fresh socket of its own, in order and at once, then wait,
+    at most ``timeout`` seconds in all, for one reply on each of those sockets."""
+    target = address if isinstance(address, str) else tuple(address)
+    replies: dict[int, bytes | None] = {}
+    with contextlib.ExitStack() as stack, selectors.DefaultSelector() as selector:
+        socks = [stack.enter_context(client_socket(address)) for _ in datagrams]
+        for number, (sock, datagram) in enumerate(zip(socks, datagrams)):
+            sock.sendto(datagram, target)
+            selector.register(sock, selectors.EVENT_READ, number)
+        deadline = time.monotonic() + timeout
+        while len(replies) < len(socks):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for key, _ in selector.select(remaining):
+                try:
+                    replies[key.data] = key.fileobj.recv(1 << 16)  # type: ignore[union-attr]
+                except OSError:
+                    replies[key.data] = None
+                selector.unregister(key.fileobj)
+        return [DatagramReply(sock.getsockname(), replies.get(number))
+                for number, sock in enumerate(socks)]

@@ -2,7 +2,8 @@
 
 Documentation, "socketserver.TCPServer Example": the handler reads with
 ``self.request.recv(1024)`` and replies with ``self.request.sendall(self.data.upper())``.
-TCP is a stream: how the client splits its writes must not change what it gets back.
+TCP and Unix stream sockets are streams: how the client splits its writes must not change
+what it gets back.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from hypothesis import example, given
 from conformance import bounds
 from conformance.clients import stream
 from conformance.contracts._messages import difference
-from conformance.contracts.catalog import DOCS, TCP_SERVERS, contract
+from conformance.contracts.catalog import DOCS, STREAM_SERVERS, contract
 from conformance.harness import ServedServer
 from conformance.strategies import ClientPlan, WritePattern, concurrent_clients
 
 
-@contract("echo.upper", servers=TCP_SERVERS, reference=DOCS + "#socketserver-tcpserver-example")
+@contract("echo.upper", servers=STREAM_SERVERS, reference=DOCS + "#socketserver-tcpserver-example",
+          handler_side=True)
 def test_echo_upper(server: ServedServer) -> None:
     """With the reference handler (loop recv(1024), sendall(data.upper())), every client
     receives exactly payload.upper(), whatever the payload, however it is split into

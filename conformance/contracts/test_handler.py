@@ -12,17 +12,18 @@ from hypothesis import strategies as st
 
 from conformance import bounds
 from conformance.clients import round_trip
-from conformance.contracts.catalog import DOCS, INET_SERVERS, contract
+from conformance.contracts.catalog import ALL_SERVERS, DOCS, contract
 from conformance.harness import ServedServer
 from conformance.strategies import payloads
 
 HANDLE_DOC = DOCS + "#socketserver.BaseRequestHandler.handle"
 
 
-@contract("handler.client_address", servers=INET_SERVERS, reference=HANDLE_DOC)
+@contract("handler.client_address", servers=ALL_SERVERS, reference=HANDLE_DOC)
 def test_handler_client_address(server: ServedServer) -> None:
     """self.client_address is the client's own address, as getsockname() reports it on the
-    client's socket, for TCP and UDP alike."""
+    client's socket, for TCP, UDP and Unix servers alike (an unbound Unix stream client's
+    address is empty)."""
 
     @example(payload=b"hello", clients=1)
     @given(payload=payloads(max_size=1024), clients=st.integers(1, 3))
@@ -40,7 +41,7 @@ def test_handler_client_address(server: ServedServer) -> None:
     check()
 
 
-@contract("handler.server", servers=INET_SERVERS, reference=HANDLE_DOC)
+@contract("handler.server", servers=ALL_SERVERS, reference=HANDLE_DOC)
 def test_handler_server(server: ServedServer) -> None:
     """self.server is the server instance that accepted the request."""
 

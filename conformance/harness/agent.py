@@ -9,7 +9,8 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   on start   {"op": "hello", "ok": true, "python": ..., "classes": [...]}
              or {"op": "hello", "ok": false, "stage": ..., "error": ...}
   start      {"server": NAME, "handler": KIND or {"kind": KIND, options}, "family": ...,
-              "attrs": {...}, "serve": bool, "verify": bool}  -> {"id": ID, "address": ...}
+              "attrs": {...}, "serve": bool, "verify": bool, "port": N}
+             -> {"id": ID, "address": ...}
   events     {"id": ID, "since": N, "timeout_s": T}   -> {"events": [...], "next": M}
   running    {"id": ID, "handlers": [UID, ...]}       -> {"running": [UID, ...]}
   call       {"id": ID, "method": NAME, "args": [...], "timeout_s": T, "background": bool}
@@ -17,6 +18,8 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   join       {"task": N, "timeout_s": T}              -> as call
   state      {"id": ID, "attrs": [NAME, ...]}         -> socket, attributes, threads, ...
   inspect    {"class": NAME, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
+  set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
+  with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
   stop       {"id": ID, "timeout_s": T}               -> {"shutdown": ..., "close": ...}
   quit                                                -> the agent exits
 Handlers report through a datagram socket pair, so that handlers running in forked
@@ -146,6 +149,26 @@ def _children_of(pid):
     return children
 
 
+def _zombies_of(pid):
+    """The children of ``pid`` that have exited and were not reaped (Linux /proc)."""
+    zombies = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return zombies
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] == "Z":
+            zombies.append(int(name))
+    return zombies
+
+
 class _Reporter(object):
     """The handler side of the event channel; shared by threads and inherited by children."""
 
@@ -188,13 +211,19 @@ def _line_echo(handler):
     """StreamRequestHandler: each line comes back upper-cased; a line ``read N`` makes the
     handler read exactly N more bytes with rfile.read(N) and send those back upper-cased."""
     lines = 0
+    # [asked, got] for every rfile.read(N) that returned other than N bytes
+    short_reads = []
     while True:
         line = handler.rfile.readline()
         if not line:
-            return {"lines": lines, "ended_by": "eof"}
+            return {"lines": lines, "short_reads": short_reads, "ended_by": "eof"}
         lines += 1
         if line.startswith(b"read "):
-            handler.wfile.write(handler.rfile.read(int(line[5:])).upper())
+            wanted = int(line[5:])
+            block = handler.rfile.read(wanted)
+            if len(block) != wanted:
+                short_reads.append([wanted, len(block)])
+            handler.wfile.write(block.upper())
         else:
             handler.wfile.write(line.upper())
 
@@ -241,7 +270,8 @@ def _stream_file_facts(handler):
             facts[name + "_type"] = _type_name(stream)
             facts[name + "_closed"] = bool(getattr(stream, "closed", None))
     sock = handler.request
-    if isinstance(sock, socket.socket):
+    # Duck-typed: a socket-like request that is not a socket.socket still has its facts.
+    if not isinstance(sock, (tuple, list)) and hasattr(sock, "gettimeout"):
         try:
             facts["timeout"] = sock.gettimeout()
             if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -251,21 +281,89 @@ def _stream_file_facts(handler):
     return facts
 
 
+def _sleeps_over(request, options):
+    """Whether the ``sleep`` option applies to this request: always, unless
+    ``sleep_prefix`` restricts it to the datagrams that start with that (ASCII) text."""
+    prefix = options.get("sleep_prefix")
+    if prefix is None:
+        return True
+    data = request[0] if isinstance(request, (tuple, list)) and request else b""
+    return isinstance(data, (bytes, bytearray)) and bytes(data).startswith(
+        prefix.encode("ascii"))
+
+
+def _user_handle(user_class):
+    """The body for a user's own handler (kind "user"): its handle(), as it is written."""
+
+    def body(handler):
+        user_class.handle(handler)
+        return {"ended_by": "returned"}
+
+    return body
+
+
+def _import_module(name):
+    """A module by dotted name, or by the path of a .py file (its folder importable)."""
+    if name.endswith(".py") or os.sep in name:
+        folder = os.path.dirname(os.path.abspath(name))
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(
+            os.path.splitext(os.path.basename(name))[0], name)
+        if spec is None:
+            raise ImportError("cannot load %s" % name)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(name)
+
+
+def _import_attribute(spec):
+    """``module:attribute.path``, the module named or given as a file."""
+    module_name, _, attribute = spec.rpartition(":")
+    value = _import_module(module_name)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _user_handler_kind(user_class):
+    """"stream" or "datagram" by the handler's documented base class, else "base"."""
+    names = [cls.__name__ for cls in getattr(user_class, "__mro__", ())]
+    if "handle" not in dir(user_class):
+        raise TypeError("%r has no handle() method" % (user_class,))
+    if "StreamRequestHandler" in names:
+        return "stream"
+    if "DatagramRequestHandler" in names:
+        return "datagram"
+    return "base"
+
+
 def _observing_handler(module, kind, options, server_id, servers, reporter):
     """A handler class of the implementation under test that reports what it sees.
 
     ``options``: ``raise_in`` ("setup" or "handle") with ``raise`` ("Exception",
-    "KeyboardInterrupt", "SystemExit"), ``sleep`` (seconds, at the start of handle),
-    ``shutdown_server`` (handle calls self.server.shutdown()), ``mark_server`` (handle sets
+    "KeyboardInterrupt", "SystemExit"), ``sleep`` (seconds, at the start of handle;
+    with ``sleep_prefix``, only for datagrams that start with that text),
+    ``shutdown_server`` (handle calls self.server.shutdown(); "started": shutdown() of the
+    server the kit started, whatever self.server is), ``mark_server`` (handle sets
     an attribute on self.server), ``attrs`` (class attributes such as timeout,
     disable_nagle_algorithm, wbufsize)."""
-    base_name, body = HANDLER_KINDS[kind]
-    base = getattr(module, base_name)
+    if kind == "user":
+        base_name = "user"
+        base = _import_attribute(options["class"])
+        body = _user_handle(base)
+    else:
+        base_name, body = HANDLER_KINDS[kind]
+        base = getattr(module, base_name)
 
     class ObservingHandler(base):
         conformance_options = options
 
         def setup(self):
+            # Set only if this very instance already served a request.
+            previous_uid = getattr(self, "_uid", None)
             self._uid = reporter.new_uid()
             server = servers.get(server_id)
             reporter.emit(
@@ -276,9 +374,10 @@ def _observing_handler(module, kind, options, server_id, servers, reporter):
                 request_socket_is_server_socket=_second(self.request) is getattr(
                     self.server, "socket", None),
                 server_type=_type_name(self.server),
+                previous_uid=previous_uid,
             )
             base.setup(self)
-            if base_name != "BaseRequestHandler":
+            if base_name in ("StreamRequestHandler", "DatagramRequestHandler"):
                 reporter.emit(server_id, self._uid, "setup-done", **_stream_file_facts(self))
             if options.get("raise_in") == "setup":
                 _raise(options.get("raise"))
@@ -286,12 +385,13 @@ def _observing_handler(module, kind, options, server_id, servers, reporter):
         def handle(self):
             reporter.emit(server_id, self._uid, "handle")
             try:
-                if options.get("sleep"):
+                if options.get("sleep") and _sleeps_over(self.request, options):
                     time.sleep(float(options["sleep"]))
                 if options.get("mark_server"):
                     self.server.conformance_mark = os.getpid()
                 if options.get("shutdown_server"):
-                    self.server.shutdown()
+                    started = options["shutdown_server"] == "started"
+                    (servers.get(server_id) if started else self.server).shutdown()
                     reporter.emit(server_id, self._uid, "shutdown-returned")
                 if options.get("raise_in") == "handle":
                     _raise(options.get("raise"))
@@ -386,6 +486,59 @@ def _open_socket_peers():
     return peers
 
 
+def _stream_connections():
+    """The local address of every stream socket (IPv4, IPv6 or Unix) this process holds
+    that is not listening: for a server, the connections it accepted and still holds,
+    whatever state the connection itself is in (Linux /proc)."""
+    socknames = []
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return socknames
+    for name in fds:
+        fd = int(name)
+        try:
+            if not os.readlink("/proc/self/fd/%d" % fd).startswith("socket:"):
+                continue
+            probe = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                family = probe.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN)
+                held = (family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX)
+                        and probe.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
+                        == socket.SOCK_STREAM
+                        and not probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+            finally:
+                probe.close()
+            if held:
+                # Addresses are decoded by the socket object's family: ask one of the
+                # right family.
+                sock = socket.fromfd(fd, family, socket.SOCK_STREAM)
+                try:
+                    socknames.append(_jsonable(sock.getsockname()))
+                finally:
+                    sock.close()
+        except (OSError, ValueError):
+            continue
+    return socknames
+    for name in fds:
+        fd = int(name)
+        try:
+            if not os.readlink("/proc/self/fd/%d" % fd).startswith("socket:"):
+                continue
+            probe = socket.fromfd(fd, socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                if (probe.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN) == socket.AF_UNIX
+                        and probe.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
+                        == socket.SOCK_STREAM
+                        and not probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                    socknames.append(_jsonable(probe.getsockname()))
+            finally:
+                probe.close()
+        except (OSError, ValueError):
+            continue
+    return socknames
+
+
 class _Server(object):
     def __init__(self, server, thread, tmpdir):
         self.server = server
@@ -471,7 +624,8 @@ class Agent(object):
         """Start a server. ``handler`` is a kind name or {"kind": ..., options}; ``family``
         is inet (default), inet6 or unix; ``attrs`` are server class attributes;
         ``serve`` false leaves serve_forever to the kit; ``verify`` false makes
-        verify_request refuse every request."""
+        verify_request refuse every request; ``port`` (inet, inet6) is the port to bind,
+        0 (a free one) by default."""
         name = request["server"]
         cls = getattr(self.module, name)
         handler_spec = request.get("handler", "echo")
@@ -486,9 +640,9 @@ class Agent(object):
             tmpdir = tempfile.mkdtemp(prefix="conformance-")
             address = os.path.join(tmpdir, "server.sock")
         elif family == "inet6":
-            address = ("::1", 0)
+            address = ("::1", int(request.get("port", 0)))
         else:
-            address = ("127.0.0.1", 0)
+            address = ("127.0.0.1", int(request.get("port", 0)))
         server_cls = _instrumented_server(cls, server_id, self._reporter, request)
         with self._changed:
             record = self._servers[server_id] = _Server(None, None, tmpdir)
@@ -568,7 +722,12 @@ class Agent(object):
                  "service_actions": getattr(server, "conformance_service_actions", 0),
                  "children": _children_of(os.getpid()),
                  "threads": [t.name for t in threading.enumerate()],
-                 "peers": _open_socket_peers()}
+                 "peers": _open_socket_peers(),
+                 "zombies": _zombies_of(os.getpid()),
+                 "stream_connections": _stream_connections(),
+                 # False once the agent's serve_forever() thread has returned or raised.
+                 "serve_forever_running": record.thread is not None
+                 and record.thread.is_alive()}
         sock = getattr(server, "socket", None)
         try:
             state["socket_fileno"] = sock.fileno()
@@ -596,6 +755,25 @@ class Agent(object):
             subclass_of[other] = other_cls is not None and issubclass(cls, other_cls)
         return {"exists": True, "mro": [c.__name__ for c in mro], "owners": owners,
                 "subclass_of": subclass_of}
+
+    def op_set(self, request):
+        """Set attributes on the server instance, as a subclass or a user would set them."""
+        server = self._servers[request["id"]].server
+        for name, value in request.get("attrs", {}).items():
+            setattr(server, name, value)
+        return {}
+
+    def op_with(self, request):
+        """Run ``with server as entered: pass``, bounded; the value says whether
+        ``entered`` is the server itself."""
+        server = self._servers[request["id"]].server
+
+        def use():
+            with server as entered:
+                pass
+            return entered is server
+
+        return _Task(use).wait(min(float(request.get("timeout_s", 5)), 60.0))
 
     def op_stop(self, request):
         record = self._servers.pop(request["id"])
@@ -626,12 +804,24 @@ class Agent(object):
         return reply
 
 
+# Captured before any prelude runs: a monkey-patched select (eventlet's) may never wake
+# for a pipe, so the agent polls with the real one and sleeps with whatever time.sleep is,
+# which a patched library turns into a cooperative yield.
+_REAL_SELECT = select.select
+_IDLE_SLEEP_MAX = 0.02
+
+
 def _read_lines(fd):
-    """Lines from the kit; waits through select so that a patched select cooperates."""
+    """Lines from the kit, read without ever blocking a cooperative scheduler."""
     buffer = b""
+    idle = 0.001
     while True:
         while b"\n" not in buffer:
-            select.select([fd], [], [])
+            if not _REAL_SELECT([fd], [], [], 0)[0]:
+                time.sleep(idle)
+                idle = min(idle * 2, _IDLE_SLEEP_MAX)
+                continue
+            idle = 0.001
             chunk = os.read(fd, 65536)
             if not chunk:
                 return
@@ -644,24 +834,9 @@ def _load(impl, prelude):
     stage = "prelude"
     try:
         if prelude:
-            module_name, _, attribute = prelude.partition(":")
-            call = importlib.import_module(module_name)
-            for part in attribute.split("."):
-                call = getattr(call, part)
-            call()
+            _import_attribute(prelude)()
         stage = "import"
-        if impl.endswith(".py") or os.sep in impl:
-            # As when the file is run as a script: its own folder is importable.
-            sys.path.insert(0, os.path.dirname(os.path.abspath(impl)))
-            spec = importlib.util.spec_from_file_location(
-                os.path.splitext(os.path.basename(impl))[0], impl)
-            if spec is None:
-                raise ImportError("cannot load %s" % impl)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-            return module, None
-        return importlib.import_module(impl), None
+        return _import_module(impl), None
     except BaseException as exc:
         return None, {"op": "hello", "ok": False, "stage": stage,
                       "error": "%s: %s" % (type(exc).__name__, exc),
@@ -672,6 +847,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--impl", default="socketserver")
     parser.add_argument("--prelude", default="")
+    parser.add_argument("--handler", default="")
     args = parser.parse_args(argv)
     # The protocol keeps the real stdout; whatever the implementation prints goes to stderr.
     out = os.fdopen(os.dup(1), "w")
@@ -679,12 +855,22 @@ def main(argv=None):
     # Import the implementation from the user's folder, never from the kit's.
     sys.path[0] = os.getcwd()
     module, failure = _load(args.impl, args.prelude)
+    handler_kind = None
+    if failure is None and args.handler:
+        try:
+            handler_kind = _user_handler_kind(_import_attribute(args.handler))
+        except BaseException as exc:
+            failure = {"op": "hello", "ok": False, "stage": "handler",
+                       "error": "%s: %s" % (type(exc).__name__, exc),
+                       "traceback": traceback.format_exc()}
     if failure is not None:
         out.write(json.dumps(failure) + "\n")
         out.flush()
         return 3
     agent = Agent(module, out)
-    agent.send(agent.hello())
+    hello = agent.hello()
+    hello["user_handler"] = handler_kind
+    agent.send(hello)
     for line in _read_lines(sys.stdin.fileno()):
         request = json.loads(line.decode("utf-8"))
         if request.get("op") == "quit":

@@ -137,7 +137,8 @@ class Harness:
         ``datagram-file`` (a DatagramRequestHandler echoing through rfile and wfile),
         ``idle``. ``options``: ``family`` (inet, inet6, unix), ``attrs`` (server class
         attributes), ``serve`` (False: no serve_forever), ``bind_and_activate``,
-        ``verify`` (False: verify_request refuses), ``poll_interval``."""
+        ``verify`` (False: verify_request refuses), ``poll_interval``, ``port`` (inet and
+        inet6: the port to bind instead of a free one)."""
         reply = self.call("start", server=server_class, handler=handler, **options)
         address = reply["address"]
         return ServedServer(self, reply["id"],
@@ -241,11 +242,21 @@ class ServedServer:
         return self.harness.call("join", timeout=timeout + CALL_TIMEOUT, task=task,
                                  timeout_s=timeout)
 
+    def set_attributes(self, **attrs: Any) -> None:
+        """Set these attributes on the server instance in the harness (``timeout``, ...)."""
+        self.harness.call("set", id=self.id, attrs=attrs)
+
+    def run_with_statement(self, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Run ``with server as entered: pass`` in the harness, waiting at most ``timeout``;
+        as call(), with the value True when ``entered`` is the server itself."""
+        return self.harness.call("with", timeout=timeout + CALL_TIMEOUT, id=self.id,
+                                 timeout_s=timeout)
+
     def state(self, *attrs: str) -> dict[str, Any]:
         """The server's socket (fileno, sockname, listening), the values of ``attrs``, the
         agent's threads and children, and the peers of every socket the agent holds;
-        ``zombies``: its children that exited unreaped; ``unix_connections``: the local
-        address of every non-listening Unix stream socket it holds."""
+        ``zombies``: its children that exited unreaped; ``stream_connections``: the local
+        address of every non-listening stream socket it holds."""
         return self.harness.call("state", id=self.id, attrs=list(attrs))
 
     def serve_forever_running(self) -> bool:

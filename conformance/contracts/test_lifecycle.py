@@ -1,0 +1,558 @@
+"""How a server runs and stops: serve_forever() and shutdown(), handle_request() and its
+timeout, server_close() and the with statement, binding, and allow_reuse_address.
+
+Documentation, BaseServer: serve_forever(poll_interval=0.5): "Handle requests until an
+explicit shutdown() request. Poll for shutdown every poll_interval seconds. Ignores the
+timeout attribute. It also calls service_actions()"; service_actions(): "This is called in
+the serve_forever() loop."; shutdown(): "Tell the serve_forever() loop to stop and wait
+until it does. shutdown() must be called while serve_forever() is running in a different
+thread otherwise it will deadlock."; handle_request(): "Process a single request. ... If no
+request is received within timeout seconds, handle_timeout() will be called and
+handle_request() will return."; "Finally, call server_close() to close the socket (unless
+you used a with statement)", and, new in 3.6, "Exiting the context manager is equivalent to
+calling server_close()". TCPServer: "If bind_and_activate is true, the constructor
+automatically attempts to invoke server_bind() and server_activate()". allow_reuse_address:
+"Whether the server will allow the reuse of an address. This defaults to False".
+
+The kit runs serve_forever() itself here (servers start with serve=False and the kit calls
+serve_forever() in the background), so that it knows when the loop runs and how often it
+polls. Scenarios that end a server (server_close(), the with statement, rebinding a closed
+server's port) run once per server class: a server is started per test, never per example.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conformance import bounds
+from conformance.clients import datagram, round_trip, stream
+from conformance.contracts.catalog import (
+    ALL_SERVERS,
+    DOCS,
+    INET_SERVERS,
+    TCP_SERVERS,
+    THREADING_SERVERS,
+    contract,
+)
+from conformance.harness import HarnessError, ServedServer
+from conformance.harness.observations import address
+from conformance.harness.process import is_datagram_class
+from conformance.profiles import for_slow_scenarios
+from conformance.strategies import KIB, ascii_payloads
+
+SERVE_FOREVER_DOC = DOCS + "#socketserver.BaseServer.serve_forever"
+SHUTDOWN_DOC = DOCS + "#socketserver.BaseServer.shutdown"
+# The poll_interval of the loops the kit runs where the interval is not the point.
+POLL = 0.05
+# The poll_intervals and timeouts tried where it is: short, so that an example stays short.
+MIN_POLL = 0.01
+MAX_POLL = 0.25
+# Requests waiting at once: within the listen backlog of 5.
+MAX_WAITING = 3
+# How long after calling shutdown() the late clients of no_request_after_shutdown wait
+# before they send: long enough for shutdown() to have asked the loop to stop.
+MIN_LATE_DELAY = 0.25
+# The service_actions() calls of an idle loop over a window, against the window divided by
+# poll_interval: a loaded machine's poll oversleeps, so fewer are fine, down to this share;
+# up to this many times more, plus a couple, is rounding; more is a loop that does not wait.
+RATE_LOW = 0.4
+RATE_HIGH = 1.5
+# The states of /proc/net/tcp, for failure messages.
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+              "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+              "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def _reference_kind(server_class: str) -> str:
+    return "udp-echo" if is_datagram_class(server_class) else "echo"
+
+
+def _describe(outcome: dict[str, Any], bound: float) -> str:
+    """What a bounded call did, in words."""
+    if outcome["result"] == "hung":
+        return f"did not return within {bound:g}s"
+    if outcome["result"] == "raised":
+        return f"raised {outcome.get('error')}"
+    return f"returned after {outcome['elapsed']:.2f}s"
+
+
+def _serve_in_background(server: ServedServer, poll_interval: float) -> int:
+    """Start serve_forever(poll_interval) in the harness and wait until its loop has gone
+    round once (service_actions() was called): from then on it is polling. Returns the
+    task to join."""
+    before = server.state()["service_actions"]
+    loop = server.call_in_background("serve_forever", poll_interval)
+    bound = poll_interval + bounds.LOOP_SLACK
+    deadline = time.monotonic() + bound
+    while server.state()["service_actions"] == before:
+        assert time.monotonic() < deadline, (
+            f"serve_forever({poll_interval:.3f}) did not go round its loop (call "
+            f"service_actions()) within {bound:.2f}s")
+        time.sleep(0.01)
+    return loop
+
+
+def _stop(server: ServedServer, loop: int) -> None:
+    """shutdown(), then wait for the serve_forever() task to return."""
+    stopped = server.call("shutdown")
+    assert stopped["result"] == "ok", (
+        f"stopping serve_forever(): shutdown() {_describe(stopped, 5)}")
+    ended = server.join(loop, timeout=bounds.LOOP_SLACK)
+    assert ended["result"] == "ok", (
+        f"serve_forever() {_describe(ended, bounds.LOOP_SLACK)} after shutdown() returned")
+
+
+def _target(where: Any) -> Any:
+    return where if isinstance(where, str) else tuple(where)
+
+
+@contextlib.contextmanager
+def _requests_sent(server: ServedServer, payloads: list[bytes]) -> Iterator[None]:
+    """One client per payload, each having sent it (a datagram; or one write and a
+    half-close), kept open and unread until the block ends."""
+    with contextlib.ExitStack() as clients:
+        for payload in payloads:
+            if server.is_datagram:
+                sock = clients.enter_context(datagram.client_socket(server.address))
+                sock.sendto(payload, _target(server.address))
+            else:
+                sock = clients.enter_context(stream.connect(server.address))
+                sock.sendall(payload)
+                sock.shutdown(socket.SHUT_WR)
+        yield
+
+
+def _calls_of(server: ServedServer, since: int, method: str) -> list[dict[str, Any]]:
+    """The calls of ``method`` reported since call number ``since``, once there is one or
+    QUIET has passed."""
+    deadline = time.monotonic() + bounds.QUIET
+    while True:
+        calls = [call for call in server.calls()[since:] if call["method"] == method]
+        if calls or time.monotonic() >= deadline:
+            return calls
+        server.poll(0.05)
+
+
+@contract("lifecycle.shutdown_bound", servers=TCP_SERVERS, reference=SHUTDOWN_DOC)
+def test_lifecycle_shutdown_bound(serve: Callable[..., ServedServer], server_class: str) -> None:
+    """shutdown(), called from another thread while serve_forever(poll_interval) runs,
+    returns within about poll_interval, and by then serve_forever() has returned.
+
+    The loop is idle, somewhere in its poll when shutdown() comes: it must notice at the
+    end of that poll at the latest."""
+    server = serve(serve=False)
+
+    @example(poll_interval=0.2, phase=0.0)
+    @given(poll_interval=st.floats(MIN_POLL, MAX_POLL), phase=st.floats(0.0, 1.0))
+    def check(poll_interval: float, phase: float) -> None:
+        loop = _serve_in_background(server, poll_interval)
+        time.sleep(phase * poll_interval)
+        bound = poll_interval + bounds.SHUTDOWN_SLACK
+        stopped = server.call("shutdown", timeout=bound + bounds.LOOP_SLACK)
+        # "Poll for shutdown every poll_interval seconds." / shutdown(): "Tell the
+        # serve_forever() loop to stop and wait until it does."
+        assert stopped["result"] == "ok" and stopped["elapsed"] <= bound, (
+            f"with poll_interval = {poll_interval:.3f}, shutdown() "
+            f"{_describe(stopped, bound + bounds.LOOP_SLACK)}; it must return within "
+            f"{bound:.2f}s (poll_interval plus {bounds.SHUTDOWN_SLACK:g}s)")
+        ended = server.join(loop, timeout=bounds.LOOP_SLACK)
+        assert ended["result"] == "ok", (
+            f"shutdown() returned, but serve_forever() "
+            f"{_describe(ended, bounds.LOOP_SLACK)} after that")
+
+    check()
+
+
+def _serve_pending(server: ServedServer, count: int) -> None:
+    """Serve ``count`` pending requests with a serve_forever() of their own, so that the
+    next example starts with none."""
+    loop = server.call_in_background("serve_forever", POLL)
+    server.take_handlers(count, until="finish", timeout=bounds.HANDLER_REPORT)
+    _stop(server, loop)
+
+
+@contract("lifecycle.no_request_after_shutdown", servers=INET_SERVERS,
+          reference=SERVE_FOREVER_DOC)
+def test_lifecycle_no_request_after_shutdown(serve: Callable[..., ServedServer],
+                                             server_class: str) -> None:
+    """Once shutdown() has been called, serve_forever() handles no further request, not
+    even one that arrives while its poll is still waiting (bpo-35017).
+
+    serve_forever() polls with a long poll_interval; after it has served one request,
+    shutdown() is called, and only then do more clients send theirs, while the loop still
+    waits in its poll. Those requests stay pending; another serve_forever() serves them
+    before the next example."""
+    server = serve(serve=False)
+
+    @for_slow_scenarios()
+    @example(first=b"first", late=[b"late"], delay=MIN_LATE_DELAY)
+    @given(first=ascii_payloads(min_size=1, max_size=KIB),
+           late=st.lists(ascii_payloads(max_size=KIB), min_size=1, max_size=MAX_WAITING),
+           delay=st.floats(MIN_LATE_DELAY, 3 * MIN_LATE_DELAY))
+    def check(first: bytes, late: list[bytes], delay: float) -> None:
+        loop = server.call_in_background("serve_forever", bounds.LATE_CLIENT_POLL)
+        round_trip(server.address, first, is_datagram=server.is_datagram)
+        assert server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT), (
+            f"serve_forever() served no request within {bounds.HANDLER_REPORT:g}s")
+        since = len(server.calls())
+        stopping = server.call_in_background("shutdown")
+        time.sleep(delay)
+        with _requests_sent(server, late):
+            bound = bounds.LATE_CLIENT_POLL + bounds.LOOP_SLACK
+            stopped = server.join(stopping, timeout=bound)
+            assert stopped["result"] == "ok", f"shutdown() {_describe(stopped, bound)}"
+            ended = server.join(loop, timeout=bounds.LOOP_SLACK)
+            assert ended["result"] == "ok", (
+                f"shutdown() returned, but serve_forever() "
+                f"{_describe(ended, bounds.LOOP_SLACK)} after that")
+            time.sleep(bounds.QUIET)
+            handled = [call["method"] for call in server.calls()[since:]
+                       if call["method"] in ("get_request", "process_request")]
+            started = server.untaken()
+            # "Handle requests until an explicit shutdown() request."
+            assert not handled and not started, (
+                f"{len(late)} request(s) arrived {delay:.2f}s after shutdown() was called, "
+                f"while serve_forever() still polled, and it went on to call "
+                f"{', '.join(handled) or 'no server method'} and ran {len(started)} "
+                "handler(s) for them")
+            _serve_pending(server, len(late))
+
+    check()
+
+
+@contract("lifecycle.shutdown_in_handler", servers=THREADING_SERVERS, reference=SHUTDOWN_DOC)
+def test_lifecycle_shutdown_in_handler(serve: Callable[..., ServedServer],
+                                       server_class: str) -> None:
+    """On a threading server, a handler may call shutdown(): it runs in a thread of its
+    own, so serve_forever() stops and the handler's shutdown() call returns.
+
+    The handler calls shutdown() on the server the kit started, not through self.server
+    (handler.server checks that one), then answers its request as the reference handler
+    does."""
+    server = serve({"kind": _reference_kind(server_class), "shutdown_server": "started"},
+                   serve=False)
+
+    @example(payload=b"hello", poll_interval=POLL)
+    @given(payload=ascii_payloads(max_size=KIB), poll_interval=st.floats(MIN_POLL, MAX_POLL))
+    def check(payload: bytes, poll_interval: float) -> None:
+        loop = server.call_in_background("serve_forever", poll_interval)
+        with _requests_sent(server, [payload]):
+            handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+            assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+            handler = handlers[0]
+            # "shutdown() must be called while serve_forever() is running in a different
+            # thread otherwise it will deadlock."
+            assert handler.has("shutdown-returned"), (
+                f"the handler ({handler.ran_in}) called shutdown(), which "
+                + (f"raised {handler.first('handle-raised')['error']}"
+                   if handler.has("handle-raised")
+                   else f"had not returned {bounds.HANDLER_REPORT:g}s later"))
+            ended = server.join(loop, timeout=bounds.LOOP_SLACK)
+            assert ended["result"] == "ok", (
+                f"the handler's shutdown() returned, but serve_forever() "
+                f"{_describe(ended, bounds.LOOP_SLACK)} after that")
+
+    check()
+
+
+def _still_served(where: Any, is_datagram: bool) -> str | None:
+    """What shows that ``where`` is still served, or None when it is free."""
+    if not is_datagram:
+        try:
+            with stream.connect(where):
+                return f"a client could still connect to {where!r}"
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+        except OSError as exc:
+            return f"connecting to {where!r} failed with {exc!r}, not with a refusal"
+    if isinstance(where, str):
+        with datagram.client_socket(where) as sock:
+            try:
+                sock.sendto(b"closed?", where)
+            except (ConnectionRefusedError, FileNotFoundError):
+                return None
+            return f"a datagram sent to {where!r} was accepted"
+    family = socket.AF_INET6 if ":" in where[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(tuple(where))
+        except OSError as exc:
+            return f"its port could not be bound again ({exc})"
+    return None
+
+
+@contract("lifecycle.server_close", servers=ALL_SERVERS,
+          reference=DOCS + "#socketserver.BaseServer.server_close")
+def test_lifecycle_server_close(serve: Callable[..., ServedServer], server_class: str) -> None:
+    """server_close() closes the server's socket: its fileno() is -1 afterwards, and its
+    address is free again (a stream client is refused, so is a datagram sent to a Unix
+    path, and a UDP port can be bound anew)."""
+    server = serve(serve=False)
+    opened = server.state()
+    assert opened.get("socket_fileno", -1) >= 0, (
+        f"the new server's socket is not open: {opened.get('socket_error')}")
+    closed = server.call("server_close")
+    assert closed["result"] == "ok", f"server_close() {_describe(closed, 5)}"
+    after = server.state()
+    # "Finally, call server_close() to close the socket"
+    assert after.get("socket_fileno") == -1, (
+        f"after server_close(), the server's socket is still open, as file descriptor "
+        f"{after.get('socket_fileno')}")
+    still = _still_served(server.address, server.is_datagram)
+    assert still is None, f"after server_close(), {still}"
+
+
+@contract("lifecycle.context_manager", servers=ALL_SERVERS,
+          reference=DOCS + "#socketserver.BaseServer", since=(3, 6))
+def test_lifecycle_context_manager(serve: Callable[..., ServedServer],
+                                   server_class: str) -> None:
+    """A server is a context manager: `with server as s` binds s to the server itself, and
+    leaving the block calls server_close(), once, and nothing more: a serve_forever()
+    running in another thread is not shut down, and stops only when shutdown() is called."""
+    server = serve(serve=False)
+    loop = _serve_in_background(server, POLL)
+    since = len(server.calls())
+    used = server.run_with_statement()
+    assert used["result"] == "ok", f"`with server: pass` {_describe(used, 5)}"
+    # The documentation's example: "with socketserver.TCPServer((HOST, PORT),
+    # MyTCPHandler) as server:"
+    assert used["value"] is True, "`with server as s`: s is not the server itself"
+    closes = _calls_of(server, since, "server_close")
+    # "Exiting the context manager is equivalent to calling server_close()."
+    assert len(closes) == 1, (
+        f"leaving the with block called server_close() {len(closes)} times, not once")
+    running = server.join(loop, timeout=bounds.QUIET)
+    assert running["result"] == "hung", (
+        f"leaving the with block ended the serve_forever() running in another thread (it "
+        f"{_describe(running, bounds.QUIET)}): it must only call server_close()")
+    _stop(server, loop)
+
+
+def _bound(sockname: Any) -> bool:
+    """Whether a socket name is that of a bound socket: a port other than 0, or a path."""
+    if isinstance(sockname, tuple):
+        return sockname[1] != 0
+    return bool(sockname)
+
+
+@contract("lifecycle.bind_and_activate", servers=ALL_SERVERS,
+          reference=DOCS + "#socketserver.TCPServer")
+def test_lifecycle_bind_and_activate(serve: Callable[..., ServedServer],
+                                     server_class: str) -> None:
+    """With bind_and_activate=False the constructor leaves the socket unbound; server_bind()
+    binds it and sets server_address to the bound address (port 0 becomes the port the
+    system chose), server_activate() makes a stream socket listen, fileno() is the
+    socket's file descriptor, and the server then serves at server_address."""
+    server = serve(serve=False, bind_and_activate=False)
+    created = server.state()
+    unbound = address(created.get("sockname"))
+    # "If bind_and_activate is true, the constructor automatically attempts to invoke
+    # server_bind() and server_activate()" (and only then)
+    assert not _bound(unbound) and not created.get("listening"), (
+        f"with bind_and_activate=False, the constructor left the socket bound to "
+        f"{unbound!r}" + (", listening" if created.get("listening") else ""))
+    binding = server.call("server_bind")
+    assert binding["result"] == "ok", f"server_bind() {_describe(binding, 5)}"
+    after_bind = server.state()
+    sockname = address(after_bind.get("sockname"))
+    # server_bind(): "Called by the server's constructor to bind the socket to the desired
+    # address."
+    assert _bound(sockname), f"after server_bind(), the socket's address is {sockname!r}"
+    # server_address: "The address on which the server is listening."
+    assert address(after_bind["server_address"]) == sockname, (
+        f"after server_bind(), server_address is {after_bind['server_address']!r}, but the "
+        f"socket is bound to {sockname!r}")
+    activation = server.call("server_activate")
+    assert activation["result"] == "ok", f"server_activate() {_describe(activation, 5)}"
+    active = server.state()
+    # "The default behavior for a TCP server just invokes listen() on the server's socket."
+    assert server.is_datagram or active.get("listening"), (
+        "after server_activate(), the stream socket is not listening")
+    fileno = server.call("fileno")
+    # fileno(): "Return an integer file descriptor for the socket on which the server is
+    # listening."
+    assert fileno["result"] == "ok" and fileno.get("value") == active.get("socket_fileno"), (
+        f"fileno() {_describe(fileno, 5)} with {fileno.get('value')!r}, but the socket's "
+        f"file descriptor is {active.get('socket_fileno')}")
+    loop = _serve_in_background(server, POLL)
+    round_trip(sockname, b"hello", is_datagram=server.is_datagram)
+    assert server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT), (
+        f"once bound and activated, the server served no request at {sockname!r} within "
+        f"{bounds.HANDLER_REPORT:g}s")
+    _stop(server, loop)
+
+
+def _tcp_states(port: int) -> list[str]:
+    """The states of this machine's IPv4 TCP sockets bound to ``port`` (Linux /proc; none
+    elsewhere)."""
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            rows = table.read().splitlines()[1:]
+    except OSError:
+        return []
+    return [TCP_STATES.get(fields[3], fields[3]) for fields in map(str.split, rows)
+            if int(fields[1].rsplit(":", 1)[1], 16) == port]
+
+
+@contract("lifecycle.reuse_address", servers=TCP_SERVERS,
+          reference=DOCS + "#socketserver.BaseServer.allow_reuse_address")
+def test_lifecycle_reuse_address(serve: Callable[..., ServedServer], server_class: str) -> None:
+    """allow_reuse_address defaults to False; set to True, it lets a new server bind the
+    port of a closed one while a connection the closed server shut down is still in
+    TIME_WAIT on that port.
+
+    The closed server's handler returns at once, so the server closes the connection first
+    and its end lingers in TIME_WAIT; on Linux, binding that port again then takes
+    SO_REUSEADDR on both servers' sockets."""
+    default = serve(serve=False).state("allow_reuse_address")["attrs"]["allow_reuse_address"]
+    # "This defaults to False"
+    assert default is False, f"allow_reuse_address is {default!r} by default, not False"
+    reuse = {"allow_reuse_address": True}
+    closed = serve("idle", attrs=reuse)
+    port = closed.address[1]
+    with stream.connect(closed.address) as client:
+        # The server's EOF, then the client's close: the server's end goes to TIME_WAIT.
+        stream.recv_exactly(client, 1, timeout=bounds.EOF)
+    stopped = closed.stop()
+    assert stopped["close"] == "ok", f"server_close() of the first server: {stopped['close']}"
+    lingering = ", ".join(_tcp_states(port)) or "none"
+    refusal = None
+    try:
+        reopened = serve(attrs=reuse, port=port)
+    except HarnessError as exc:
+        refusal = str(exc).splitlines()[0]
+    # "Whether the server will allow the reuse of an address."
+    assert refusal is None, (
+        f"with allow_reuse_address = True, a new {server_class} could not bind port {port} "
+        f"of the closed one (sockets on that port: {lingering}): {refusal}")
+    round_trip(reopened.address, b"hello", is_datagram=False)
+    assert reopened.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT), (
+        f"the new server on port {port} served no request within {bounds.HANDLER_REPORT:g}s")
+
+
+@contract("lifecycle.handle_request", servers=INET_SERVERS,
+          reference=DOCS + "#socketserver.BaseServer.handle_request")
+def test_lifecycle_handle_request(serve: Callable[..., ServedServer],
+                                  server_class: str) -> None:
+    """handle_request() processes a single request, however many are waiting: each call
+    runs exactly one handler, and as many calls as there are requests serve them all."""
+    server = serve(serve=False)
+
+    @example(sent=[b"one", b"two"])
+    @given(sent=st.lists(ascii_payloads(max_size=KIB), min_size=1, max_size=MAX_WAITING))
+    def check(sent: list[bytes]) -> None:
+        with _requests_sent(server, sent):
+            for number in range(1, len(sent) + 1):
+                waiting = f"with {len(sent) - number + 1} request(s) waiting"
+                outcome = server.call("handle_request", timeout=bounds.HANDLER_REPORT)
+                assert outcome["result"] == "ok", (
+                    f"{waiting}, handle_request() {_describe(outcome, bounds.HANDLER_REPORT)}")
+                handled = server.take_handlers(1, until="finish",
+                                               timeout=bounds.HANDLER_REPORT)
+                assert handled and handled[0].has("finish"), (
+                    f"{waiting}, handle_request() ran no handler to its end within "
+                    f"{bounds.HANDLER_REPORT:g}s")
+                if number == 1 and len(sent) > 1:
+                    time.sleep(bounds.QUIET)
+                    extra = server.untaken()
+                    # "Process a single request."
+                    assert not extra, (
+                        f"{waiting}, one handle_request() call ran {1 + len(extra)} "
+                        "handlers, not one")
+
+    check()
+
+
+@contract("lifecycle.handle_timeout", servers=TCP_SERVERS,
+          reference=DOCS + "#socketserver.BaseServer.timeout")
+def test_lifecycle_handle_timeout(serve: Callable[..., ServedServer],
+                                  server_class: str) -> None:
+    """With timeout set and no request coming, handle_request() waits about that long, not
+    less, then calls handle_timeout() once and returns."""
+    server = serve(serve=False)
+
+    @example(timeout=0.1)
+    @given(timeout=st.floats(MIN_POLL, MAX_POLL))
+    def check(timeout: float) -> None:
+        server.set_attributes(timeout=timeout)
+        since = len(server.calls())
+        bound = timeout + bounds.HANDLE_TIMEOUT_SLACK
+        outcome = server.call("handle_request", timeout=bound)
+        # "If no request is received within timeout seconds, handle_timeout() will be
+        # called and handle_request() will return."
+        assert outcome["result"] == "ok", (
+            f"with timeout = {timeout:.3f} and no request, handle_request() "
+            f"{_describe(outcome, bound)}")
+        assert outcome["elapsed"] >= timeout - bounds.TIMEOUT_SLACK, (
+            f"with timeout = {timeout:.3f} and no request, handle_request() returned after "
+            f"{outcome['elapsed']:.3f}s, before the timeout")
+        timeouts = _calls_of(server, since, "handle_timeout")
+        assert len(timeouts) == 1, (
+            f"with timeout = {timeout:.3f} and no request, handle_request() called "
+            f"handle_timeout() {len(timeouts)} times, not once")
+
+    check()
+
+
+@contract("lifecycle.serve_forever_timeout", servers=TCP_SERVERS, reference=SERVE_FOREVER_DOC)
+def test_lifecycle_serve_forever_timeout(serve: Callable[..., ServedServer],
+                                         server_class: str) -> None:
+    """serve_forever() ignores timeout: however short it is, the idle loop never calls
+    handle_timeout() and runs on until shutdown()."""
+    server = serve(serve=False)
+
+    @for_slow_scenarios()
+    @example(timeout=0.05, poll_interval=0.1)
+    @given(timeout=st.floats(MIN_POLL, MAX_POLL), poll_interval=st.floats(MIN_POLL, MAX_POLL))
+    def check(timeout: float, poll_interval: float) -> None:
+        server.set_attributes(timeout=timeout)
+        since = len(server.calls())
+        loop = _serve_in_background(server, poll_interval)
+        running = server.join(loop, timeout=bounds.IDLE_LOOP)
+        # "Ignores the timeout attribute."
+        assert running["result"] == "hung", (
+            f"with timeout = {timeout:.3f}, serve_forever({poll_interval:.3f}) "
+            f"{_describe(running, bounds.IDLE_LOOP)}, without shutdown()")
+        timeouts = [call for call in server.calls()[since:]
+                    if call["method"] == "handle_timeout"]
+        assert not timeouts, (
+            f"with timeout = {timeout:.3f}, serve_forever({poll_interval:.3f}) called "
+            f"handle_timeout() {len(timeouts)} times in {bounds.IDLE_LOOP:g}s")
+        _stop(server, loop)
+
+    check()
+
+
+@contract("lifecycle.service_actions", servers=TCP_SERVERS,
+          reference=DOCS + "#socketserver.BaseServer.service_actions")
+def test_lifecycle_service_actions(serve: Callable[..., ServedServer],
+                                   server_class: str) -> None:
+    """serve_forever(poll_interval) calls service_actions() on every pass of its loop: while
+    it is idle, about once per poll_interval."""
+    server = serve(serve=False)
+
+    @for_slow_scenarios()
+    @example(poll_interval=0.1)
+    @given(poll_interval=st.floats(5 * MIN_POLL, MAX_POLL))
+    def check(poll_interval: float) -> None:
+        loop = _serve_in_background(server, poll_interval)
+        first = server.state()["service_actions"]
+        started = time.monotonic()
+        time.sleep(bounds.IDLE_LOOP)
+        calls = server.state()["service_actions"] - first
+        expected = (time.monotonic() - started) / poll_interval
+        # service_actions(): "This is called in the serve_forever() loop." / serve_forever():
+        # "Poll for shutdown every poll_interval seconds."
+        assert RATE_LOW * expected <= calls <= RATE_HIGH * expected + 2, (
+            f"an idle serve_forever({poll_interval:.3f}) called service_actions() {calls} "
+            f"times in {bounds.IDLE_LOOP:g}s, not about {expected:.0f}")
+        _stop(server, loop)
+
+    check()

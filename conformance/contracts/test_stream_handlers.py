@@ -1,0 +1,268 @@
+"""StreamRequestHandler and DatagramRequestHandler: the file objects they give handle().
+
+Documentation, "Request Handler Objects": "These BaseRequestHandler subclasses override the
+setup() and finish() methods, and provide rfile and wfile attributes." rfile: "A file object
+from which receives the request is read. Support the io.BufferedIOBase readable interface."
+wfile: "A file object to which the reply is written."
+
+The handler under test is the agent's ``lines`` handler (a StreamRequestHandler echoing
+each line upper-cased; a ``read N`` line makes it read exactly N more bytes with
+``rfile.read(N)`` and echo those) and its ``datagram-file`` handler (a
+DatagramRequestHandler echoing ``rfile.read()`` upper-cased through ``wfile``).
+
+What StreamRequestHandler does beyond that (wbufsize = 0, timeout,
+disable_nagle_algorithm, closing both files in finish()) is stdlib code the documentation
+does not describe: those contracts are should-level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from hypothesis import example, given
+
+from conformance import bounds
+from conformance.clients import datagram, stream
+from conformance.contracts._messages import difference, excerpt
+from conformance.contracts.catalog import (
+    DATAGRAM_SERVERS,
+    DOCS,
+    SHOULD,
+    STREAM_SERVERS,
+    TCP_SERVERS,
+    contract,
+)
+from conformance.harness import ServedServer
+from conformance.harness.observations import Handler
+from conformance.profiles import for_slow_scenarios
+from conformance.strategies import (
+    KIB,
+    LineRequest,
+    WritePattern,
+    datagrams,
+    line_scripts,
+    write_patterns,
+)
+
+HANDLERS_DOC = DOCS + "#socketserver.StreamRequestHandler"
+SOURCE = "https://github.com/python/cpython/blob/main/Lib/socketserver.py"
+# type(exc).__name__ of socket.timeout: an alias of TimeoutError since 3.10.
+TIMEOUT_ERRORS = ("timeout", "TimeoutError")
+ONE_WRITE = WritePattern()
+
+
+def _talk(server: ServedServer, script: list[LineRequest],
+          pattern: WritePattern = ONE_WRITE) -> tuple[stream.Transcript, Handler | None]:
+    """Send the whole script in ``pattern``, half-close, read every reply byte the script
+    asks for, then wait for the handler's finish() before closing. The client does not
+    wait for EOF: closing the connection is eof.ends_handler's business."""
+    sent = b"".join(request.encode() for request in script)
+    expected = b"".join(request.reply() for request in script)
+    client = stream.StreamClient(server.address, pattern.chunks(sent), expect=len(expected),
+                                 until_eof=False)
+    try:
+        (transcript,) = stream.run_clients([client], timeout=bounds.echo_timeout(len(sent)))
+        # Open until then: a handler's last (empty) write must not meet a closed peer.
+        handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+    finally:
+        client.close()
+    return transcript, (handlers[0] if handlers else None)
+
+
+def _finished(handler: Handler | None) -> Handler:
+    assert handler is not None and handler.has("finish"), (
+        f"the handler did not reach finish() within {bounds.HANDLER_REPORT:g}s of the "
+        "client's half-close" + (f" (it went through {handler.kinds})" if handler else ""))
+    return handler
+
+
+@contract("stream_handler.rfile_reads", servers=STREAM_SERVERS, reference=HANDLERS_DOC)
+def test_stream_handler_rfile_reads(serve: Callable[..., ServedServer]) -> None:
+    """In a StreamRequestHandler, rfile.readline() returns exactly the lines the client sent
+    and rfile.read(N) exactly the next N bytes, however the client splits its writes."""
+    server = serve("lines")
+
+    @example(script=[LineRequest(b"hello")], pattern=WritePattern())
+    @example(script=[LineRequest(b"hello"), LineRequest(b"abc\ndef", is_block=True)],
+             pattern=WritePattern(sizes=(17,), pauses=(0.0, 0.2)))
+    @given(script=line_scripts(max_size=64 * KIB), pattern=write_patterns())
+    def check(script: list[LineRequest], pattern: WritePattern) -> None:
+        transcript, handler = _talk(server, script, pattern)
+        handler = _finished(handler)
+        assert handler.has("handle-returned"), (
+            f"the handler's handle() raised {handler.first('handle-raised')['error']} "
+            "instead of reading the client's requests to EOF")
+        returned = handler.first("handle-returned")
+        # rfile supports "the io.BufferedIOBase readable interface": read(size) returns
+        # size bytes unless EOF comes first, however many raw reads that takes.
+        assert not returned["short_reads"], (
+            "rfile.read(N) returned fewer bytes than asked, with more on the way: "
+            + ", ".join(f"read({asked}) returned {got}" for asked, got in returned["short_reads"]))
+        assert returned["lines"] == len(script), (
+            f"rfile.readline() returned {returned['lines']} lines for the {len(script)} "
+            "lines the client sent")
+        expected = b"".join(request.reply() for request in script)
+        assert transcript.received == expected, difference(transcript.received, expected)
+
+    check()
+
+
+@contract("stream_handler.wfile_unbuffered", servers=STREAM_SERVERS, reference=SOURCE,
+          level=SHOULD)
+def test_stream_handler_wfile_unbuffered(serve: Callable[..., ServedServer]) -> None:
+    """A StreamRequestHandler's wfile is unbuffered by default (wbufsize = 0): what handle()
+    writes reaches the client without flush(), so a client that sends a line and waits for
+    the reply before sending the next is answered every time."""
+    server = serve("lines")
+
+    @example(script=[LineRequest(b"hello"), LineRequest(b"again")])
+    @given(script=line_scripts(max_requests=4, max_size=4 * KIB))
+    def check(script: list[LineRequest]) -> None:
+        with contextlib.closing(stream.connect(server.address)) as sock:
+            for number, request in enumerate(script, 1):
+                sock.sendall(request.encode())
+                expected = request.reply()
+                reply = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY)
+                # wbufsize = 0: "we make wfile unbuffered because (a) often after a
+                # write() we want to read and we need to flush the line"
+                assert reply == expected, (
+                    f"request {number} of {len(script)}, {excerpt(request.encode())}: "
+                    f"within {bounds.LINE_REPLY:g}s the client " + (
+                        "received no reply: what handle() wrote to wfile was held back"
+                        if not reply else difference(reply, expected)))
+        server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+
+    check()
+
+
+@contract("stream_handler.timeout", servers=STREAM_SERVERS, reference=SOURCE, level=SHOULD)
+def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
+    """A StreamRequestHandler's timeout attribute becomes the connection's timeout in
+    setup(): once the client has been silent that long, the handler's pending rfile read
+    raises socket.timeout, and not sooner."""
+    timeout = bounds.STREAM_HANDLER_TIMEOUT
+    server = serve({"kind": "lines", "attrs": {"timeout": timeout}})
+
+    @for_slow_scenarios()
+    @example(script=[LineRequest(b"hello")])
+    @given(script=line_scripts(min_requests=0, max_requests=3, max_size=KIB))
+    def check(script: list[LineRequest]) -> None:
+        with contextlib.closing(stream.connect(server.address)) as sock:
+            # Taken before sending: the handler's last wait cannot start any earlier.
+            silent_since = time.time()
+            sock.sendall(b"".join(request.encode() for request in script))
+            handlers = server.take_handlers(1, until="finish",
+                                            timeout=timeout + bounds.HANDLER_REPORT)
+        assert handlers and handlers[0].has("setup-done"), (
+            f"no handler finished setup() within {bounds.HANDLER_REPORT:g}s")
+        handler = handlers[0]
+        # "A timeout to apply to the request socket, if not None."
+        applied = handler.first("setup-done").get("timeout")
+        assert applied == timeout, (
+            f"after setup(), self.request.gettimeout() is {applied!r}, not the handler "
+            f"class's timeout, {timeout!r}")
+        assert handler.has("handle-raised"), (
+            f"the client was silent for {timeout + bounds.HANDLER_REPORT:g}s and the "
+            f"handler's rfile read did not time out (it went through {handler.kinds})")
+        raised = handler.first("handle-raised")
+        assert raised["error_type"] in TIMEOUT_ERRORS, (
+            f"the handler's rfile read raised {raised['error']}, not socket.timeout")
+        waited = raised["time"] - silent_since
+        assert waited >= timeout - bounds.TIMEOUT_SLACK, (
+            f"the handler's rfile read timed out {waited:.3f}s after the client's last "
+            f"write began, before the {timeout:g}s timeout")
+
+    check()
+
+
+@contract("stream_handler.nodelay", servers=TCP_SERVERS, reference=SOURCE, level=SHOULD)
+def test_stream_handler_nodelay(serve: Callable[..., ServedServer]) -> None:
+    """With disable_nagle_algorithm = True, a StreamRequestHandler's setup() sets
+    TCP_NODELAY on the connection."""
+    server = serve({"kind": "lines", "attrs": {"disable_nagle_algorithm": True}})
+
+    @example(script=[LineRequest(b"hello")])
+    @given(script=line_scripts(max_size=4 * KIB, blocks=False))
+    def check(script: list[LineRequest]) -> None:
+        _, handler = _talk(server, script)
+        # "Disable nagle algorithm for this socket, if True."
+        nodelay = _finished(handler).first("setup-done").get("nodelay")
+        assert nodelay is True, (
+            f"after setup(), TCP_NODELAY on self.request is {nodelay!r}, although the "
+            "handler class sets disable_nagle_algorithm = True")
+
+    check()
+
+
+@contract("stream_handler.files_closed", servers=STREAM_SERVERS, reference=SOURCE,
+          level=SHOULD)
+def test_stream_handler_files_closed(serve: Callable[..., ServedServer]) -> None:
+    """A StreamRequestHandler's finish() closes both rfile and wfile."""
+    server = serve("lines")
+
+    @example(script=[LineRequest(b"hello")])
+    @given(script=line_scripts(max_size=4 * KIB, blocks=False))
+    def check(script: list[LineRequest]) -> None:
+        _, handler = _talk(server, script)
+        finish = _finished(handler).first("finish")
+        left_open = [name for name in ("rfile", "wfile") if not finish.get(name + "_closed")]
+        # finish(): "self.wfile.close()" and "self.rfile.close()"
+        assert not left_open, (
+            f"after finish(), {' and '.join(left_open)} "
+            f"{'is' if len(left_open) == 1 else 'are'} still open")
+
+    check()
+
+
+@contract("datagram_handler.rfile_wfile", servers=DATAGRAM_SERVERS,
+          reference=DOCS + "#socketserver.DatagramRequestHandler")
+def test_datagram_handler_rfile_wfile(serve: Callable[..., ServedServer]) -> None:
+    """In a DatagramRequestHandler, rfile reads exactly the (non-empty) datagram the client
+    sent, and what handle() writes to wfile reaches the client as one datagram once the
+    handler finishes."""
+    server = serve("datagram-file")
+
+    @example(sent=b"hello")
+    @example(sent=bytes(range(256)) * 8)
+    # An empty reply is datagram_handler.empty_reply's business.
+    @given(sent=datagrams().filter(bool))
+    def check(sent: bytes) -> None:
+        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
+        handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        assert handlers and handlers[0].has("handle-returned"), (
+            f"no handler ran within {bounds.HANDLER_REPORT:g}s for a {len(sent)}-byte "
+            "datagram")
+        # rfile: "A file object from which receives the request is read."
+        received = handlers[0].first("handle-returned")["received"]
+        assert received == len(sent), (
+            f"rfile.read() returned {received} bytes of the {len(sent)}-byte datagram")
+        # wfile: "A file object to which the reply is written."
+        assert reply.reply == sent.upper(), (
+            f"no reply reached the client within {bounds.DATAGRAM_REPLY:g}s"
+            if reply.reply is None
+            else "the reply's first datagram: " + difference(reply.reply, sent.upper()))
+
+    check()
+
+
+@contract("datagram_handler.empty_reply", servers=DATAGRAM_SERVERS, reference=SOURCE,
+          level=SHOULD)
+def test_datagram_handler_empty_reply(serve: Callable[..., ServedServer]) -> None:
+    """A DatagramRequestHandler whose handle() writes nothing to wfile still sends the
+    client one empty datagram when it finishes."""
+    server = serve({"kind": "datagram-file", "silent": True})
+
+    @example(sent=b"hello")
+    @given(sent=datagrams())
+    def check(sent: bytes) -> None:
+        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
+        server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        # finish(): "self.socket.sendto(self.wfile.getvalue(), self.client_address)"
+        assert reply.reply == b"", (
+            f"the client received no reply within {bounds.DATAGRAM_REPLY:g}s, not an empty "
+            "datagram" if reply.reply is None
+            else f"the client received {excerpt(reply.reply)}, not an empty datagram")
+
+    check()
