@@ -582,6 +582,7 @@ class Agent(object):
         self._tasks = {}
         self._ids = itertools.count(1)
         self._changed = threading.Condition()
+        self._pid = os.getpid()
         receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._reporter = _Reporter(sender)
         self._receiver = receiver
@@ -591,6 +592,9 @@ class Agent(object):
 
     def _drain(self):
         while True:
+            if os.getpid() != self._pid:
+                # A forked handler's copy of this (green) thread must not steal reports.
+                return
             try:
                 data = self._receiver.recv(1 << 20)
             except OSError:
@@ -603,6 +607,9 @@ class Agent(object):
                 self._changed.notify_all()
 
     def send(self, message):
+        if os.getpid() != self._pid:
+            # A forked handler's copy of a green thread that was answering the kit.
+            return
         self._out.write(json.dumps(message) + "\n")
         self._out.flush()
 
@@ -812,11 +819,19 @@ _IDLE_SLEEP_MAX = 0.02
 
 
 def _read_lines(fd):
-    """Lines from the kit, read without ever blocking a cooperative scheduler."""
+    """Lines from the kit, read without ever blocking a cooperative scheduler.
+
+    Under gevent or eventlet a forked handler inherits this loop as a green thread: in
+    such a child it only idles (the child ends with os._exit), so that only the agent
+    itself ever reads the kit's requests and answers them."""
     buffer = b""
     idle = 0.001
+    owner = os.getpid()
     while True:
         while b"\n" not in buffer:
+            if os.getpid() != owner:
+                time.sleep(_IDLE_SLEEP_MAX)
+                continue
             if not _REAL_SELECT([fd], [], [], 0)[0]:
                 time.sleep(idle)
                 idle = min(idle * 2, _IDLE_SLEEP_MAX)

@@ -92,6 +92,9 @@ class Harness:
             raise self._failure(
                 f"the harness exited before it could be sent {op!r} ({exc})") from None
         reply = self._read(timeout, op)
+        if reply.get("seq") != self._seq:
+            raise self._failure(f"the harness answered {op!r} with a reply to another request "
+                                f"(seq {reply.get('seq')}, not {self._seq})")
         if not reply.get("ok"):
             raise HarnessError(f"the harness could not {op}: {reply.get('error')}\n"
                                f"{reply.get('traceback', '')}")
