@@ -37,7 +37,8 @@ def test_fixture_docstring_names_a_known_contract(fixture: str) -> None:
 
 @pytest.mark.parametrize("fixture", sorted(BREAKS))
 def test_exactly_that_contract_fails(run_kit, fixture: str) -> None:
-    run = run_kit("--impl", str(BROKEN / fixture), whole_catalog=True)
+    # --strict: a should-level contract's failure must fail the run too.
+    run = run_kit("--impl", str(BROKEN / fixture), "--strict", whole_catalog=True)
     assert run.code == 1, run.stdout + run.stderr
     outcomes = run.outcomes(fixture.removesuffix(".py"))
     failed = {cid for cid, outcome in outcomes.items() if outcome != "passed"}

@@ -32,6 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("dev", "ci")
+# How many of the slowest contracts the summary names.
+SLOWEST = 5
 TARGET_SECONDS = 60.0
 RUN_TIMEOUT = 900.0
 # Runs one command, then prints its exit status, the peak RSS (KiB on Linux) of the largest
@@ -79,11 +81,22 @@ def measure(profile: str, timeout: float) -> dict[str, Any]:
                     "maxrss_mib": None, "cpu_seconds": None,
                     "note": f"stopped after {timeout:g}s"}
         seconds = time.perf_counter() - started
+        contracts = contract_seconds(Path(folder, "reports", "stdlib", "results.json"))
     last_line = (finished.stderr.strip().splitlines() or ["{}"])[-1]
     reported = json.loads(last_line)
     return {"seconds": round(seconds, 2), "code": reported.get("code"),
             "maxrss_mib": round(reported.get("maxrss_kib", 0) / 1024, 1),
-            "cpu_seconds": round(reported.get("cpu_seconds", 0.0), 2)}
+            "cpu_seconds": round(reported.get("cpu_seconds", 0.0), 2),
+            "contract_seconds": contracts}
+
+
+def contract_seconds(results: Path) -> dict[str, float]:
+    """Seconds each contract took in a run (all its server classes), from results.json."""
+    if not results.is_file():
+        return {}
+    contracts = json.loads(results.read_text()).get("contracts", [])
+    return {c["id"]: round(sum(case.get("duration") or 0.0 for case in c.get("cases", [])), 2)
+            for c in contracts}
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -99,7 +112,18 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "maxrss_mib": ({"median": statistics.median(memory), "min": min(memory),
                         "max": max(memory)} if memory else None),
         "cpu_seconds_median": round(statistics.median(cpu), 2) if cpu else None,
+        "slowest_contracts": slowest(runs),
     }
+
+
+def slowest(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The contracts that took longest, by their median seconds over the runs."""
+    ids = {contract_id for run in runs for contract_id in run.get("contract_seconds", {})}
+    medians = {contract_id: statistics.median(run["contract_seconds"].get(contract_id, 0.0)
+                                              for run in runs if "contract_seconds" in run)
+               for contract_id in ids}
+    ranked = sorted(medians.items(), key=lambda item: -item[1])[:SLOWEST]
+    return {contract_id: round(seconds, 1) for contract_id, seconds in ranked}
 
 
 def table(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -157,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     options.report_dir.mkdir(parents=True, exist_ok=True)
     (options.report_dir / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
     print("\n".join(table(results)))
+    for profile, summary in results.items():
+        named = ", ".join(f"{contract_id} {seconds:g}s"
+                          for contract_id, seconds in summary["slowest_contracts"].items())
+        print(f"slowest contracts ({profile}, median s): {named or '-'}")
     print(verdict(results))
     print(f"report: {options.report_dir / 'benchmark.json'}")
     return 0 if all(summary["failed_runs"] == 0 for summary in results.values()) else 1

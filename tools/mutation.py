@@ -13,7 +13,9 @@ Every competent mutant (one that imports) is put through both suites:
 - the kit, ``python -m conformance --impl MUTANT.py --hypothesis-profile quick``, which
   kills the mutant when it exits 1. It runs with pytest's ``-x``: it stops at the first
   failing contract, which changes how long a killed mutant takes but not whether the kit
-  exits 1 (``--all-contracts`` runs every contract, to see each one a mutant breaks);
+  exits 1 (``--all-contracts`` runs every contract, to see each one a mutant breaks).
+  Under xdist (``--kit-workers``) a run stopped by ``-x`` exits 2, "interrupted"; it
+  kills too when its results.json records the failing contract;
 - CPython's ``test.test_socketserver``, run by ``unittest`` after the mutant has been
   loaded into ``sys.modules["socketserver"]``, which kills it when any test fails or errs.
 
@@ -60,7 +62,8 @@ MUTANT_FILE = "socketserver_mutant.py"
 # left behind (a harness, a forked server child) can be found and ended by its pid.
 TAG_VARIABLE = "SOCKETSERVER_MUTATION_RUN"
 # ExceptionReplacer writes this name into except clauses; cosmic-ray defines it in its
-# own package, so each mutant that uses it gets its own definition appended.
+# own package, so each mutant that uses it gets its own definition appended, marked as
+# cosmic-ray's so that test_socketserver's __all__ check does not count it as public.
 REPLACEMENT_EXCEPTION = "CosmicRayTestingException"
 # How long a suite interrupted with SIGINT gets to clean up before it is killed.
 INTERRUPT_GRACE = 10.0
@@ -72,6 +75,8 @@ TIMEOUT_FLOORS = {"kit": 120.0, "cpython": 60.0}
 # Until the unmutated copy has set the timeouts.
 BASELINE_TIMEOUT = 900.0
 MAX_JOBS = 2
+# pytest's "interrupted" status, which is what xdist returns when -x stops the run.
+XDIST_STOPPED = 2
 KILLED, SURVIVED, TIMEOUT, ERROR, NOT_RUN = "killed", "survived", "timeout", "error", "not run"
 SURVIVOR_COLUMNS = ("mutant", "line", "original", "mutated", "kit", "CPython suite",
                     "judgement")
@@ -152,6 +157,8 @@ class Settings:
     tag: str
     all_contracts: bool
     logs: Path
+    kit_workers: int
+    strict: bool
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,6 +180,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="start no mutant after this long (default: 3000)")
     parser.add_argument("--profile", default="quick",
                         help="the kit's Hypothesis profile (default: quick)")
+    parser.add_argument("--kit-workers", type=int, default=1, metavar="N",
+                        help="xdist workers per kit run (default: 1). The kit mostly waits "
+                             "on its bounded network exchanges, so 2 shortens a run without "
+                             "costing much CPU")
+    parser.add_argument("--strict", action="store_true",
+                        help="run the kit with --strict, so that should-level contracts "
+                             "(stdlib behaviour the documentation does not state) kill too")
+    parser.add_argument("--only", action="append", default=[], metavar="ID",
+                        help="run only this mutant, e.g. AddNot#8 (repeatable)")
     parser.add_argument("--all-contracts", action="store_true",
                         help="run every contract on each mutant instead of stopping at the "
                              "first failure (slower; the same verdicts)")
@@ -224,7 +240,7 @@ def enumerate_mutations(source: str) -> list[Mutation]:
 
 
 def mutate(source: str, mutation: Mutation) -> str:
-    """The source of the mutant: a standalone module."""
+    """The source with cosmic-ray's mutation applied, as cosmic-ray writes it."""
     import cosmic_ray.mutating
     import cosmic_ray.plugins
 
@@ -232,9 +248,14 @@ def mutate(source: str, mutation: Mutation) -> str:
     code = cosmic_ray.mutating.mutate_code(source, operator, mutation.occurrence)
     if code is None:
         raise ValueError(f"cosmic-ray could not apply {mutation.id}")
+    return code
+
+
+def standalone(code: str, source: str) -> str:
+    """The mutated code as a module that runs without cosmic-ray installed."""
     if REPLACEMENT_EXCEPTION in code and REPLACEMENT_EXCEPTION not in source:
-        code += (f"\n\nclass {REPLACEMENT_EXCEPTION}(Exception):\n"
-                 "    \"\"\"Never raised: what the mutant catches instead.\"\"\"\n")
+        code += (f"\n\n{REPLACEMENT_EXCEPTION} = type({REPLACEMENT_EXCEPTION!r}, (Exception,), "
+                 "{'__module__': 'cosmic_ray.exceptions'})\n")
     return code
 
 
@@ -248,8 +269,12 @@ def changed_lines(source: str, code: str) -> tuple[str, str]:
     while (end_before > start and end_after > start
            and before[end_before - 1] == after[end_after - 1]):
         end_before, end_after = end_before - 1, end_after - 1
-    return (" / ".join(line.strip() for line in before[start:end_before]),
-            " / ".join(line.strip() for line in after[start:end_after]))
+    return (_shorten(" / ".join(line.strip() for line in before[start:end_before])),
+            _shorten(" / ".join(line.strip() for line in after[start:end_after])))
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def choose(mutations: list[Mutation], sample: int | None, seed: int) -> list[Mutation]:
@@ -373,11 +398,18 @@ def run_kit(mutant: Path, folder: Path, settings: Settings) -> Verdict:
                "--hypothesis-profile", settings.profile, "--report-dir", str(reports), "-q"]
     if not settings.all_contracts:
         command.append("-x")
+    if settings.kit_workers > 1:
+        command += ["-n", str(settings.kit_workers)]
+    if settings.strict:
+        command.append("--strict")
     timeout, cut_short = _timeout(settings, "kit")
     code, elapsed = run_bounded(command, cwd=folder, timeout=timeout,
                                 tag=f"{settings.tag}-{folder.name}-kit", log=folder / "kit.log")
-    detail = _failed_contracts(reports) or _tail(folder / "kit.log")
-    return _verdict(code, elapsed, cut_short, detail)
+    failed = _failed_contracts(reports)
+    if code == XDIST_STOPPED and failed and "-x" in command and "-n" in command:
+        # xdist reports a run that -x stopped after a failing contract as interrupted.
+        code = 1
+    return _verdict(code, elapsed, cut_short, failed or _tail(folder / "kit.log"))
 
 
 def run_cpython_suite(mutant: Path, folder: Path, settings: Settings) -> Verdict:
@@ -411,7 +443,7 @@ def judge(mutation: Mutation | None, source: str, settings: Settings) -> MutantR
     folder = settings.workdir / name
     folder.mkdir()
     mutant = folder / MUTANT_FILE
-    mutant.write_text(code)
+    mutant.write_text(standalone(code, source))
     original, mutated = changed_lines(source, code)
     result = MutantResult(mutation or Mutation("none", 0, 0), original, mutated)
     if settings.budget.remaining() > 0:
@@ -591,7 +623,8 @@ def _header(options: argparse.Namespace, source_path: Path, generated: int,
             "cosmic_ray": metadata.version("cosmic-ray"), "generated_mutants": generated,
             "sample": sample, "seed": options.seed, "profile": options.profile,
             "timeouts": settings.timeouts, "deadline": options.deadline,
-            "jobs": options.jobs, "all_contracts": options.all_contracts,
+            "jobs": options.jobs, "kit_workers": options.kit_workers, "strict": options.strict,
+            "all_contracts": options.all_contracts,
             "baseline": {"kit": asdict(baseline.kit), "cpython": asdict(baseline.cpython)}}
 
 
@@ -604,11 +637,13 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(temporary)
         source = Path(shutil.copy(source_path, workdir / "socketserver.py")).read_text()
         mutations = enumerate_mutations(source)
-        chosen = choose(mutations, options.sample, options.seed)
+        chosen = choose([m for m in mutations if not options.only or m.id in options.only],
+                        options.sample, options.seed)
         settings = Settings(workdir, options.profile,
                             dict.fromkeys(TIMEOUT_FLOORS, options.timeout or BASELINE_TIMEOUT),
                             cpython_suite_available(), Budget(options.deadline),
-                            uuid.uuid4().hex, options.all_contracts, options.report_dir / "logs")
+                            uuid.uuid4().hex, options.all_contracts, options.report_dir / "logs",
+                            options.kit_workers, options.strict)
         print(f"{len(mutations)} mutants of {source_path}; running {len(chosen)} "
               f"(seed {options.seed}), {options.jobs} at a time", flush=True)
         baseline = judge(None, source, settings)

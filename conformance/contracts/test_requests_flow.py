@@ -140,7 +140,7 @@ def test_flow_call_order(serve: Callable[..., ServedServer]) -> None:
         # verify_request(), and process_request()" and process_request() "Calls
         # finish_request() to create an instance of the RequestHandlerClass"
         assert [c["method"] for c in calls] == DOCUMENTED_ORDER * len(requests), (
-            f"for {len(requests)} requests, one after the other, the server called "
+            f"for {len(requests)} request(s), one after the other, the server called "
             f"{_describe(calls)}; each request must go through "
             f"{', '.join(DOCUMENTED_ORDER)}")
         positions = _event_positions(server)
@@ -244,7 +244,7 @@ def test_flow_shutdown_request(serve: Callable[..., ServedServer]) -> None:
         calls = server.calls()[since:]
         shutdowns = [c for c in calls if c["method"] == "shutdown_request"]
         assert len(shutdowns) == len(requests), (
-            f"for {len(requests)} requests, one after the other, the server called "
+            f"for {len(requests)} request(s), one after the other, the server called "
             f"{_describe(calls)}: shutdown_request() {len(shutdowns)} times")
         positions = _event_positions(server)
         for number, (finish, shutdown) in enumerate(zip(finished, shutdowns), 1):
