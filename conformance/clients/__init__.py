@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from conformance import bounds
@@ -12,8 +14,22 @@ from conformance.strategies import ClientPlan, WritePattern
 def round_trip(address: Any, payload: bytes, *, is_datagram: bool) -> Any:
     """One client sends ``payload`` (one datagram, or one write and a half-close) and reads
     the reply; returns the client's own address, as its socket reports it."""
+    with staying_open(address, payload, is_datagram=is_datagram) as client_address:
+        return client_address
+
+
+@contextlib.contextmanager
+def staying_open(address: Any, payload: bytes, *, is_datagram: bool) -> Iterator[Any]:
+    """A round trip whose stream client stays connected inside the block, so a handler that
+    is still writing (a wrong echo can be longer than the request) finishes undisturbed
+    instead of meeting a closed connection. Yields the client's own address."""
     if is_datagram:
-        return datagram.exchange(address, payload, timeout=bounds.DATAGRAM_REPLY).client_address
-    (transcript,) = stream.exchange(address, [ClientPlan(payload, WritePattern())],
-                                    timeout=bounds.echo_timeout(len(payload)))
-    return transcript.client_address
+        yield datagram.exchange(address, payload, timeout=bounds.DATAGRAM_REPLY).client_address
+        return
+    client = stream.StreamClient(address, ClientPlan(payload, WritePattern()).chunks(),
+                                 expect=len(payload), until_eof=False)
+    try:
+        (transcript,) = stream.run_clients([client], timeout=bounds.echo_timeout(len(payload)))
+        yield transcript.client_address
+    finally:
+        client.close()

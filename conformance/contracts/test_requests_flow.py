@@ -26,7 +26,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import bounds
-from conformance.clients import datagram, round_trip, stream
+from conformance.clients import datagram, staying_open, stream
 from conformance.contracts.catalog import ALL_SERVERS, DOCS, SHOULD, contract
 from conformance.harness import ServedServer
 from conformance.harness.observations import Handler
@@ -80,8 +80,8 @@ def _served_in_turn(server: ServedServer,
     """Serve one round trip per request payload, each after the previous handler's
     finish(); yield each payload with the handler instance that served it."""
     for payload in requests:
-        round_trip(server.address, payload, is_datagram=server.is_datagram)
-        handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        with staying_open(server.address, payload, is_datagram=server.is_datagram):
+            handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers and handlers[0].has("finish"), (
             f"no handler instance reached finish() within {bounds.HANDLER_REPORT:g}s of a "
             f"{len(payload)}-byte request"
