@@ -15,6 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BROKEN = REPO / "fixtures" / "broken"
+MISBEHAVING = REPO / "fixtures" / "misbehaving"
 # Every run of the kit in the self-tests is bounded; a hung kit fails the self-test.
 KIT_TIMEOUT = 900
 # Contract tests mostly wait on sockets, not on the CPU: a whole-catalog run uses this many

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conformance.expectations import Baseline, Expectation, load, updated, version_in_range
-from tests.conftest import BROKEN
+from tests.conftest import BROKEN, MISBEHAVING
 
 UDP_LIST = str(BROKEN / "udp_request_list.py")
 # Two contracts on one server class keep these runs short.
@@ -95,3 +95,13 @@ def test_updating_keeps_reasons_and_drops_what_now_passes() -> None:
     assert set(by_contract) == {"a.one", "a.three", "a.four"}
     assert by_contract["a.one"].reason == "why one"
     assert by_contract["a.four"].servers == ("UDPServer",)
+
+
+def test_trouble_stopping_a_server_the_baseline_expects_to_fail_is_expected_too(
+        run_kit, tmp_path: Path) -> None:
+    run = run_kit("--impl", str(MISBEHAVING / "shutdown_hangs.py"),
+                  "--contract", "handler.server", "--server", "TCPServer",
+                  "--expectations", _baseline(tmp_path, _entry("handler.server", "intermittent")))
+    assert run.code == 0, run.stdout + run.stderr
+    (contract,) = run.results("shutdown_hangs")["contracts"]
+    assert contract["outcome"] == "xfailed"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import REPO, leftover_processes
-
-MISBEHAVING = REPO / "fixtures" / "misbehaving"
+from tests.conftest import MISBEHAVING, leftover_processes
 
 
 def test_a_hanging_shutdown_is_an_error_with_its_cause(run_kit) -> None:

@@ -149,6 +149,8 @@ def test_lifecycle_shutdown_bound(serve: Callable[..., ServedServer], server_cla
     end of that poll at the latest."""
     server = serve(serve=False)
 
+    # Two numbers in a small range: a few examples cover it; each one waits a poll.
+    @for_slow_scenarios(divisor=4)
     @example(poll_interval=0.2, phase=0.0)
     @given(poll_interval=st.floats(MIN_POLL, MAX_POLL), phase=st.floats(0.0, 1.0))
     def check(poll_interval: float, phase: float) -> None:
@@ -445,6 +447,8 @@ def test_lifecycle_handle_request(serve: Callable[..., ServedServer],
     runs exactly one handler, and as many calls as there are requests serve them all."""
     server = serve(serve=False)
 
+    # One to MAX_WAITING requests: a few examples cover it; each one watches QUIET.
+    @for_slow_scenarios(divisor=4)
     @example(sent=[b"one", b"two"])
     @given(sent=st.lists(ascii_payloads(max_size=KIB), min_size=1, max_size=MAX_WAITING))
     def check(sent: list[bytes]) -> None:
@@ -478,6 +482,8 @@ def test_lifecycle_handle_timeout(serve: Callable[..., ServedServer],
     less, then calls handle_timeout() once and returns."""
     server = serve(serve=False)
 
+    # One number in a small range; each example waits that long.
+    @for_slow_scenarios(divisor=4)
     @example(timeout=0.1)
     @given(timeout=st.floats(MIN_POLL, MAX_POLL))
     def check(timeout: float) -> None:
