@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import metadata
 
 import pytest
 
 from conformance.contracts.catalog import catalog
 from conformance.harness import HarnessError
 from conformance.plugin import probe
-from conformance.presets import presets
+from conformance.presets import entry_points, presets
 from conformance.reporting.catalog_table import markdown_table
 from conformance.targets import Target, TargetError
 
@@ -74,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _plugin_is_installed() -> bool:
     return any(ep.value == "conformance.plugin"
-               for ep in metadata.entry_points(group="pytest11"))
+               for ep in entry_points("pytest11"))
 
 
 def pytest_args(options: argparse.Namespace, extra: list[str]) -> list[str]:

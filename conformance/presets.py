@@ -104,11 +104,20 @@ def _builtin() -> list[Preset]:
 
 def _from_entry_points() -> list[Preset]:
     found: list[Preset] = []
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in entry_points(ENTRY_POINT_GROUP):
         loaded = entry_point.load()
         value = loaded() if callable(loaded) and not isinstance(loaded, Preset) else loaded
         found += value if isinstance(value, list) else [value]
     return found
+
+
+def entry_points(group: str) -> list[metadata.EntryPoint]:
+    """The installed entry points of ``group``, on every Python the kit runs on."""
+    everything = metadata.entry_points()
+    if hasattr(everything, "select"):
+        return list(everything.select(group=group))
+    # Python 3.9 (and PyPy3.9): a dict of lists by group.
+    return list(everything.get(group, []))
 
 
 def presets() -> dict[str, Preset]:

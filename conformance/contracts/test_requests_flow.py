@@ -32,7 +32,7 @@ from conformance.harness import ServedServer
 from conformance.harness.observations import Handler
 from conformance.harness.process import is_datagram_class
 from conformance.profiles import for_slow_scenarios
-from conformance.strategies import KIB, payloads
+from conformance.strategies import KIB, datagrams, payloads
 
 HANDLE_REQUEST_DOC = DOCS + "#socketserver.BaseServer.handle_request"
 HANDLER_DOC = DOCS + "#socketserver.BaseRequestHandler"
@@ -202,7 +202,7 @@ def test_flow_verify_refused(serve: Callable[..., ServedServer]) -> None:
     # REFUSED_SILENCE for the nothing that must come back.
     @for_slow_scenarios(divisor=4)
     @example(payload=b"hello")
-    @given(payload=payloads(max_size=64 * KIB))
+    @given(payload=datagrams() if server.is_datagram else payloads(max_size=64 * KIB))
     def check(payload: bytes) -> None:
         since = len(server.calls())
         with _client_sending(server, payload) as received:

@@ -29,7 +29,11 @@ class Handler:
         return kind in self.kinds
 
     def first(self, kind: str) -> dict[str, Any]:
-        return next(event for event in self.events if event["kind"] == kind)
+        for event in self.events:
+            if event["kind"] == kind:
+                return event
+        raise AssertionError(f"handler {self.uid} reported {self.kinds}: no {kind!r} among "
+                             "them (a report lost, or a handler that skipped it)")
 
     @property
     def setup(self) -> dict[str, Any]:
