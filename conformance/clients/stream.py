@@ -15,21 +15,37 @@ from typing import Any
 from conformance.strategies import ClientPlan
 
 CONNECT_TIMEOUT = 5.0
+# How long a client waits before trying again to connect to a Unix socket whose listen
+# backlog is full.
+_BACKLOG_RETRY = 0.01
 
 
 def connect(address: Any, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
     """A stream socket connected to ``address``: a path (Unix), or a host and port (IPv4
     or IPv6, by the host's form)."""
     if isinstance(address, str):
+        return _connect_unix(address, timeout)
+    return socket.create_connection(tuple(address)[:2], timeout=timeout)
+
+
+def _connect_unix(path: str, timeout: float) -> socket.socket:
+    # With its listen backlog full, a Unix socket refuses a connect() that has a timeout
+    # with EAGAIN instead of making it wait, as TCP does: wait here, within the timeout.
+    deadline = time.monotonic() + timeout
+    while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
+        sock.settimeout(max(0.0, deadline - time.monotonic()))
         try:
-            sock.connect(address)
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(_BACKLOG_RETRY)
         except OSError:
             sock.close()
             raise
-        return sock
-    return socket.create_connection(tuple(address)[:2], timeout=timeout)
 
 
 @dataclass
