@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -61,19 +60,6 @@ def _describe(calls: list[dict[str, Any]]) -> str:
         words.append(call["method"] + (f" (pid {pid})" if last_pid not in (None, pid) else ""))
         last_pid = pid
     return ", ".join(words) or "nothing"
-
-
-def _wait_for_calls(server: ServedServer, method: str, count: int, *, since: int,
-                    timeout: float) -> list[dict[str, Any]]:
-    """The server's calls from index ``since`` on, once ``method`` is among them ``count``
-    times or ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        calls = server.calls()[since:]
-        remaining = deadline - time.monotonic()
-        if sum(1 for c in calls if c["method"] == method) >= count or remaining <= 0:
-            return calls
-        server.poll(min(remaining, 0.5))
 
 
 def _served_in_turn(server: ServedServer,
@@ -206,7 +192,7 @@ def test_flow_verify_refused(serve: Callable[..., ServedServer]) -> None:
     def check(payload: bytes) -> None:
         since = len(server.calls())
         with _client_sending(server, payload) as received:
-            calls = _wait_for_calls(server, "verify_request", 1, since=since,
+            calls = server.wait_for_calls("verify_request", 1, since=since,
                                     timeout=bounds.HANDLER_REPORT)
             assert any(c["method"] == "verify_request" for c in calls), (
                 f"verify_request() was not called within {bounds.HANDLER_REPORT:g}s of a "
@@ -243,7 +229,7 @@ def test_flow_shutdown_request(serve: Callable[..., ServedServer]) -> None:
         finished = []
         for number, (_, handler) in enumerate(_served_in_turn(server, requests), 1):
             finished.append(handler.first("finish"))
-            _wait_for_calls(server, "shutdown_request", number, since=since,
+            server.wait_for_calls("shutdown_request", number, since=since,
                             timeout=bounds.HANDLER_REPORT)
         calls = server.calls()[since:]
         shutdowns = [c for c in calls if c["method"] == "shutdown_request"]
@@ -259,7 +245,7 @@ def test_flow_shutdown_request(serve: Callable[..., ServedServer]) -> None:
             since = len(refusing.calls())
             # Half-closed: a server that wrongly processed it would still shut it down.
             with _client_sending(refusing, b"refused", half_close=True):
-                calls = _wait_for_calls(refusing, "shutdown_request", 1, since=since,
+                calls = refusing.wait_for_calls("shutdown_request", 1, since=since,
                                         timeout=bounds.HANDLER_REPORT)
             shutdowns = [c for c in calls if c["method"] == "shutdown_request"]
             assert len(shutdowns) == 1, (
@@ -277,7 +263,7 @@ def _failing_requests(server: ServedServer, payload: bytes, clients: int,
     for number in range(1, clients + 1):
         since = len(server.calls())
         with _client_sending(server, payload):
-            calls = _wait_for_calls(server, "handle_error", 1, since=since,
+            calls = server.wait_for_calls("handle_error", 1, since=since,
                                     timeout=bounds.HANDLER_REPORT)
         errors = [c for c in calls if c["method"] == "handle_error"]
         # handle_error() runs after the handler's own events: they are all in by now.

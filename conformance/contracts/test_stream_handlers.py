@@ -149,12 +149,17 @@ def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
     @example(script=[LineRequest(b"hello")])
     @given(script=line_scripts(min_requests=0, max_requests=3, max_size=KIB))
     def check(script: list[LineRequest]) -> None:
+        since = len(server.calls())
         with contextlib.closing(stream.connect(server.address)) as sock:
             # Taken before sending: the handler's last wait cannot start any earlier.
             silent_since = time.time()
             sock.sendall(b"".join(request.encode() for request in script))
             handlers = server.take_handlers(1, until="finish",
                                             timeout=timeout + bounds.HANDLER_REPORT)
+            # Connected until the server is done with the request (shutdown_request() is
+            # its last call), so that handling the timeout never meets a closed client.
+            server.wait_for_calls("shutdown_request", 1, since=since,
+                                  timeout=bounds.HANDLER_REPORT)
         assert handlers and handlers[0].has("setup-done"), (
             f"no handler finished setup() within {bounds.HANDLER_REPORT:g}s")
         handler = handlers[0]

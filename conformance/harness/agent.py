@@ -586,6 +586,11 @@ class Agent(object):
         receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._reporter = _Reporter(sender)
         self._receiver = receiver
+        if hasattr(os, "register_at_fork"):
+            # Under gevent or eventlet a forked handler inherits the drain thread as a
+            # green thread waiting in recv(): without its own copy of the receiving end,
+            # it can never take a report meant for the agent.
+            os.register_at_fork(after_in_child=receiver.close)
         drain = threading.Thread(target=self._drain, name="conformance-drain")
         drain.daemon = True
         drain.start()

@@ -228,6 +228,18 @@ class ServedServer:
         self.poll()
         return server_calls(self.events)
 
+    def wait_for_calls(self, method: str, count: int, *, since: int,
+                       timeout: float) -> list[dict[str, Any]]:
+        """The server's calls from index ``since`` on, once ``method`` is among them
+        ``count`` times or ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = self.calls()[since:]
+            remaining = deadline - time.monotonic()
+            if sum(1 for c in calls if c["method"] == method) >= count or remaining <= 0:
+                return calls
+            self.poll(min(remaining, 0.5))
+
     def call(self, method: str, *args: Any, timeout: float = 5.0) -> dict[str, Any]:
         """Call ``method`` on the server in the harness, waiting at most ``timeout``.
 
