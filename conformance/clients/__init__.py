@@ -20,16 +20,11 @@ def round_trip(address: Any, payload: bytes, *, is_datagram: bool) -> Any:
 
 @contextlib.contextmanager
 def staying_open(address: Any, payload: bytes, *, is_datagram: bool) -> Iterator[Any]:
-    """A round trip whose stream client stays connected inside the block, so a handler that
-    is still writing (a wrong echo can be longer than the request) finishes undisturbed
-    instead of meeting a closed connection. Yields the client's own address."""
+    """``round_trip``, with a stream client still connected inside the block (see
+    ``stream.exchanging``). Yields the client's own address."""
     if is_datagram:
         yield datagram.exchange(address, payload, timeout=bounds.DATAGRAM_REPLY).client_address
         return
-    client = stream.StreamClient(address, ClientPlan(payload, WritePattern()).chunks(),
-                                 expect=len(payload), until_eof=False)
-    try:
-        (transcript,) = stream.run_clients([client], timeout=bounds.echo_timeout(len(payload)))
+    with stream.exchanging(address, [ClientPlan(payload, WritePattern())],
+                           timeout=bounds.echo_timeout(len(payload))) as (transcript,):
         yield transcript.client_address
-    finally:
-        client.close()

@@ -6,9 +6,11 @@ a bounded wait and shows up as a short transcript, never as a hung test.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,10 +175,20 @@ def exchange(address: Any, plans: list[ClientPlan], *, until_eof: bool = False,
 
     Each client writes its payload in its pattern, half-closes, and reads until it has as
     many bytes as it sent (and, with ``until_eof``, until the server closes)."""
+    with exchanging(address, plans, until_eof=until_eof, timeout=timeout) as transcripts:
+        return transcripts
+
+
+@contextlib.contextmanager
+def exchanging(address: Any, plans: list[ClientPlan], *, until_eof: bool = False,
+               timeout: float) -> Iterator[list[Transcript]]:
+    """``exchange``, with the clients still connected inside the block: a handler that is
+    still busy with a request when its client has read all it expected (a wrong echo can
+    be longer than the request) is not cut short by the client leaving."""
     clients = [StreamClient(address, plan.chunks(), expect=len(plan.payload),
                             until_eof=until_eof) for plan in plans]
     try:
-        return run_clients(clients, timeout=timeout)
+        yield run_clients(clients, timeout=timeout)
     finally:
         for client in clients:
             client.close()

@@ -193,7 +193,7 @@ def test_flow_verify_refused(serve: Callable[..., ServedServer]) -> None:
         since = len(server.calls())
         with _client_sending(server, payload) as received:
             calls = server.wait_for_calls("verify_request", 1, since=since,
-                                    timeout=bounds.HANDLER_REPORT)
+                                          timeout=bounds.HANDLER_REPORT)
             assert any(c["method"] == "verify_request" for c in calls), (
                 f"verify_request() was not called within {bounds.HANDLER_REPORT:g}s of a "
                 f"{len(payload)}-byte request")
@@ -230,7 +230,7 @@ def test_flow_shutdown_request(serve: Callable[..., ServedServer]) -> None:
         for number, (_, handler) in enumerate(_served_in_turn(server, requests), 1):
             finished.append(handler.first("finish"))
             server.wait_for_calls("shutdown_request", number, since=since,
-                            timeout=bounds.HANDLER_REPORT)
+                                  timeout=bounds.HANDLER_REPORT)
         calls = server.calls()[since:]
         shutdowns = [c for c in calls if c["method"] == "shutdown_request"]
         assert len(shutdowns) == len(requests), (
@@ -246,7 +246,7 @@ def test_flow_shutdown_request(serve: Callable[..., ServedServer]) -> None:
             # Half-closed: a server that wrongly processed it would still shut it down.
             with _client_sending(refusing, b"refused", half_close=True):
                 calls = refusing.wait_for_calls("shutdown_request", 1, since=since,
-                                        timeout=bounds.HANDLER_REPORT)
+                                                timeout=bounds.HANDLER_REPORT)
             shutdowns = [c for c in calls if c["method"] == "shutdown_request"]
             assert len(shutdowns) == 1, (
                 f"denied request {number}: the server called {_describe(calls)}; "
@@ -264,7 +264,7 @@ def _failing_requests(server: ServedServer, payload: bytes, clients: int,
         since = len(server.calls())
         with _client_sending(server, payload):
             calls = server.wait_for_calls("handle_error", 1, since=since,
-                                    timeout=bounds.HANDLER_REPORT)
+                                          timeout=bounds.HANDLER_REPORT)
         errors = [c for c in calls if c["method"] == "handle_error"]
         # handle_error() runs after the handler's own events: they are all in by now.
         handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
