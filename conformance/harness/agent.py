@@ -20,7 +20,8 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   inspect    {"class": NAME, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
-  stop       {"id": ID, "timeout_s": T}               -> {"shutdown": ..., "close": ...}
+  stop       {"id": ID, "timeout_s": T}               -> {"shutdown": ..., "close": ...,
+                                                          "serve_forever_exited": bool}
   quit                                                -> the agent exits
 Handlers report through a datagram socket pair, so that handlers running in forked
 children report as reliably as those running in threads.
@@ -546,6 +547,13 @@ class _Server(object):
         self.tmpdir = tmpdir
         self.serving = thread is not None
         self.events = []
+        # serve_forever() calls the kit made itself, as tasks
+        self.loops = []
+
+    def loop_threads(self):
+        """Every thread that runs, or ran, this server's serve_forever()."""
+        threads = [task.thread for task in self.loops]
+        return threads if self.thread is None else [self.thread, *threads]
 
 
 class _Task(object):
@@ -712,9 +720,10 @@ class Agent(object):
         record = self._servers[request["id"]]
         method = getattr(record.server, request["method"])
         args = [tuple(a) if isinstance(a, list) else a for a in request.get("args", [])]
+        task = _Task(lambda: method(*args))
         if request["method"] == "serve_forever":
             record.serving = True
-        task = _Task(lambda: method(*args))
+            record.loops.append(task)
         if request.get("background"):
             task_id = next(self._ids)
             self._tasks[task_id] = task
@@ -794,9 +803,10 @@ class Agent(object):
         reply = {"shutdown": "not serving"}
         if record.serving:
             reply["shutdown"] = _Task(record.server.shutdown).wait(timeout)["result"]
-        if record.thread is not None:
-            record.thread.join(timeout)
-        reply["serve_forever_exited"] = record.thread is None or not record.thread.is_alive()
+        deadline = time.time() + timeout
+        for thread in record.loop_threads():
+            thread.join(max(0.0, deadline - time.time()))
+        reply["serve_forever_exited"] = not any(t.is_alive() for t in record.loop_threads())
         reply["close"] = _Task(record.server.server_close).wait(timeout)["result"]
         reply["children"] = _children_of(os.getpid())
         if record.tmpdir:
