@@ -18,10 +18,12 @@ does not describe: those contracts are should-level.
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Callable
 
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 from conformance import bounds
 from conformance.clients import datagram, stream
@@ -51,6 +53,14 @@ SOURCE = "https://github.com/python/cpython/blob/main/Lib/socketserver.py"
 # type(exc).__name__ of socket.timeout: an alias of TimeoutError since 3.10.
 TIMEOUT_ERRORS = ("timeout", "TimeoutError")
 ONE_WRITE = WritePattern()
+# wfile_writes_all: the SO_SNDBUF of the handler's connection (the kernel doubles it), and
+# how long the client waits before it starts reading the reply, so that the reply fills
+# the connection and a write() that gives up on a full buffer shows.
+SMALL_SNDBUF = 4 * KIB
+SLOW_READER = 0.2
+# ... and the timeout that puts the connection's socket in timeout mode, where one send()
+# may take only part of the data.
+WRITE_TIMEOUT = 5.0
 
 
 def _talk(server: ServedServer, script: list[LineRequest],
@@ -118,6 +128,8 @@ def test_stream_handler_wfile_unbuffered(serve: Callable[..., ServedServer]) -> 
     server = serve("lines")
 
     @example(script=[LineRequest(b"hello"), LineRequest(b"again")])
+    # A one-byte reply: held back by a writer with any buffer at all.
+    @example(script=[LineRequest(b""), LineRequest(b"")])
     @given(script=line_scripts(max_requests=4, max_size=4 * KIB))
     def check(script: list[LineRequest]) -> None:
         with contextlib.closing(stream.connect(server.address)) as sock:
@@ -133,6 +145,45 @@ def test_stream_handler_wfile_unbuffered(serve: Callable[..., ServedServer]) -> 
                         "received no reply: what handle() wrote to wfile was held back"
                         if not reply else difference(reply, expected)))
         server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+
+    check()
+
+
+@contract("stream_handler.wfile_writes_all", servers=STREAM_SERVERS, reference=HANDLERS_DOC)
+def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> None:
+    """A StreamRequestHandler's wfile has the io.BufferedIOBase writable interface (3.6+):
+    writable() is true, and write(b) sends all of b and returns len(b), even on a connection
+    with a timeout to a client slow to read."""
+    server = serve({"kind": "lines", "attrs": {"timeout": WRITE_TIMEOUT},
+                    "sndbuf": SMALL_SNDBUF})
+
+    @for_slow_scenarios()
+    @example(size=256 * KIB, pattern=b"x")
+    @given(size=st.integers(128 * KIB, 1024 * KIB), pattern=st.binary(min_size=1, max_size=16))
+    def check(size: int, pattern: bytes) -> None:
+        block = (pattern * (size // len(pattern) + 1))[:size]
+        script = [LineRequest(block, is_block=True), LineRequest(b"done")]
+        expected = b"".join(request.reply() for request in script)
+        with contextlib.closing(stream.connect(server.address)) as sock:
+            sock.sendall(b"".join(request.encode() for request in script))
+            time.sleep(SLOW_READER)
+            received = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY)
+            sock.shutdown(socket.SHUT_WR)
+            handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        returned = _finished(handlers[0] if handlers else None).first("handle-returned")
+        # wfile: "Changed in version 3.6: StreamRequestHandler.wfile also supports the
+        # io.BufferedIOBase writable interface." BufferedIOBase.write(b) returns "always
+        # equal to the length of b in bytes, since if the write fails an OSError will be
+        # raised".
+        assert returned["wfile_writable"] is True, (
+            f"wfile.writable() gave {returned['wfile_writable']!r}, not True")
+        assert not returned["short_writes"], (
+            "wfile.write(b) did not write all of b: " + ", ".join(
+                f"write() of {length} bytes returned {written!r}"
+                for length, written in returned["short_writes"]))
+        assert received == expected, (
+            f"a {size}-byte block written with one wfile.write(): "
+            + difference(received, expected))
 
     check()
 

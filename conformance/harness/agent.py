@@ -214,19 +214,32 @@ def _line_echo(handler):
     lines = 0
     # [asked, got] for every rfile.read(N) that returned other than N bytes
     short_reads = []
+    # [length, returned] for every wfile.write(b) that returned other than len(b)
+    short_writes = []
+    try:
+        writable = bool(handler.wfile.writable())
+    except Exception as exc:
+        writable = repr(exc)
+
+    def write(data):
+        written = handler.wfile.write(data)
+        if written != len(data):
+            short_writes.append([len(data), written])
+
     while True:
         line = handler.rfile.readline()
         if not line:
-            return {"lines": lines, "short_reads": short_reads, "ended_by": "eof"}
+            return {"lines": lines, "short_reads": short_reads, "short_writes": short_writes,
+                    "wfile_writable": writable, "ended_by": "eof"}
         lines += 1
         if line.startswith(b"read "):
             wanted = int(line[5:])
             block = handler.rfile.read(wanted)
             if len(block) != wanted:
                 short_reads.append([wanted, len(block)])
-            handler.wfile.write(block.upper())
+            write(block.upper())
         else:
-            handler.wfile.write(line.upper())
+            write(line.upper())
 
 
 def _datagram_file_echo(handler):
@@ -349,8 +362,8 @@ def _observing_handler(module, kind, options, server_id, servers, reporter):
     with ``sleep_prefix``, only for datagrams that start with that text),
     ``shutdown_server`` (handle calls self.server.shutdown(); "started": shutdown() of the
     server the kit started, whatever self.server is), ``mark_server`` (handle sets
-    an attribute on self.server), ``attrs`` (class attributes such as timeout,
-    disable_nagle_algorithm, wbufsize)."""
+    an attribute on self.server), ``sndbuf`` (SO_SNDBUF of the connection), ``attrs``
+    (class attributes such as timeout, disable_nagle_algorithm, wbufsize)."""
     if kind == "user":
         base_name = "user"
         base = _import_attribute(options["class"])
@@ -377,6 +390,10 @@ def _observing_handler(module, kind, options, server_id, servers, reporter):
                 server_type=_type_name(self.server),
                 previous_uid=previous_uid,
             )
+            if options.get("sndbuf"):
+                # A small send buffer: the connection fills up as a congested one does.
+                self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                        int(options["sndbuf"]))
             base.setup(self)
             if base_name in ("StreamRequestHandler", "DatagramRequestHandler"):
                 reporter.emit(server_id, self._uid, "setup-done", **_stream_file_facts(self))
