@@ -446,6 +446,27 @@ def test_lifecycle_reuse_address(serve: Callable[..., ServedServer], server_clas
         f"the new server on port {port} served no request within {bounds.HANDLER_REPORT:g}s")
 
 
+@contract("lifecycle.reuse_port", servers=INET_SERVERS,
+          reference=DOCS + "#socketserver.BaseServer.allow_reuse_port", since=(3, 11))
+def test_lifecycle_reuse_port(serve: Callable[..., ServedServer], server_class: str) -> None:
+    """allow_reuse_port defaults to False; set to True, it lets a second server that also
+    sets it bind the port of a first one that is still open (SO_REUSEPORT)."""
+    default = serve(serve=False).state("allow_reuse_port")["attrs"]["allow_reuse_port"]
+    # "This defaults to False"
+    assert default is False, f"allow_reuse_port is {default!r} by default, not False"
+    reuse = {"allow_reuse_port": True}
+    port = serve(serve=False, attrs=reuse).address[1]
+    refusal = None
+    try:
+        serve(serve=False, attrs=reuse, port=port)
+    except HarnessError as exc:
+        refusal = str(exc).splitlines()[0]
+    # "Whether the server will allow the reuse of a port."
+    assert refusal is None, (
+        f"with allow_reuse_port = True, a second {server_class} could not bind port {port}, "
+        f"which a first one with allow_reuse_port = True has open: {refusal}")
+
+
 @contract("lifecycle.handle_request", servers=INET_SERVERS,
           reference=DOCS + "#socketserver.BaseServer.handle_request")
 def test_lifecycle_handle_request(serve: Callable[..., ServedServer],

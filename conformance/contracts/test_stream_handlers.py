@@ -149,7 +149,8 @@ def test_stream_handler_wfile_unbuffered(serve: Callable[..., ServedServer]) -> 
     check()
 
 
-@contract("stream_handler.wfile_writes_all", servers=STREAM_SERVERS, reference=HANDLERS_DOC)
+@contract("stream_handler.wfile_writes_all", servers=STREAM_SERVERS, reference=HANDLERS_DOC,
+          since=(3, 6))
 def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> None:
     """A StreamRequestHandler's wfile has the io.BufferedIOBase writable interface (3.6+):
     writable() is true, and write(b) sends all of b and returns len(b), even on a connection
