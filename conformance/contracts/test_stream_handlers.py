@@ -7,7 +7,8 @@ wfile: "A file object to which the reply is written."
 
 The handler under test is the agent's ``lines`` handler (a StreamRequestHandler echoing
 each line upper-cased; a ``read N`` line makes it read exactly N more bytes with
-``rfile.read(N)`` and echo those) and its ``datagram-file`` handler (a
+``rfile.read(N)`` and echo those; a ``write N TEXT`` line makes it send N bytes of TEXT
+repeated, upper-cased, with one ``wfile.write()``) and its ``datagram-file`` handler (a
 DatagramRequestHandler echoing ``rfile.read()`` upper-cased through ``wfile``).
 
 What StreamRequestHandler does beyond that (wbufsize = 0, timeout,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import string
 import time
 from collections.abc import Callable
 
@@ -159,17 +161,19 @@ def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> 
                     "sndbuf": SMALL_SNDBUF})
 
     @for_slow_scenarios()
-    @example(size=256 * KIB, pattern=b"x")
-    @given(size=st.integers(128 * KIB, 1024 * KIB), pattern=st.binary(min_size=1, max_size=16))
-    def check(size: int, pattern: bytes) -> None:
-        block = (pattern * (size // len(pattern) + 1))[:size]
-        script = [LineRequest(block, is_block=True), LineRequest(b"done")]
-        expected = b"".join(request.reply() for request in script)
+    @example(size=256 * KIB, text="x")
+    @given(size=st.integers(128 * KIB, 1024 * KIB),
+           text=st.text(string.ascii_letters + string.digits, min_size=1, max_size=16))
+    def check(size: int, text: str) -> None:
+        # "write N TEXT": the handler sends N bytes of TEXT repeated, upper-cased, with one
+        # wfile.write().
+        expected = (text * (size // len(text) + 1))[:size].upper().encode("ascii")
         with contextlib.closing(stream.connect(server.address)) as sock:
-            sock.sendall(b"".join(request.encode() for request in script))
+            sock.sendall(f"write {size} {text}\n".encode("ascii"))
+            # Half-closed: whatever a buffering wfile holds back is flushed by finish().
+            sock.shutdown(socket.SHUT_WR)
             time.sleep(SLOW_READER)
             received = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY)
-            sock.shutdown(socket.SHUT_WR)
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         returned = _finished(handlers[0] if handlers else None).first("handle-returned")
         # wfile: "Changed in version 3.6: StreamRequestHandler.wfile also supports the
@@ -183,8 +187,7 @@ def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> 
                 f"write() of {length} bytes returned {written!r}"
                 for length, written in returned["short_writes"]))
         assert received == expected, (
-            f"a {size}-byte block written with one wfile.write(): "
-            + difference(received, expected))
+            f"{size} bytes written with one wfile.write(): " + difference(received, expected))
 
     check()
 

@@ -210,7 +210,9 @@ def _datagram_echo(handler):
 
 def _line_echo(handler):
     """StreamRequestHandler: each line comes back upper-cased; a line ``read N`` makes the
-    handler read exactly N more bytes with rfile.read(N) and send those back upper-cased."""
+    handler read exactly N more bytes with rfile.read(N) and send those back upper-cased;
+    a line ``write N TEXT`` makes it send N bytes of TEXT repeated, upper-cased, with one
+    wfile.write()."""
     lines = 0
     # [asked, got] for every rfile.read(N) that returned other than N bytes
     short_reads = []
@@ -238,6 +240,9 @@ def _line_echo(handler):
             if len(block) != wanted:
                 short_reads.append([wanted, len(block)])
             write(block.upper())
+        elif line.startswith(b"write "):
+            size, text = line[6:].rstrip(b"\n").split(b" ", 1)
+            write((text * (int(size) // len(text) + 1))[:int(size)].upper())
         else:
             write(line.upper())
 
