@@ -26,10 +26,13 @@ def baselines_table(presets: list[Preset], expectations_dir: str) -> str:
             "| --- | --- | --- |"]
     for preset in presets:
         path = os.path.join(expectations_dir, f"{preset.name}.toml")
-        entries = load(path).entries
-        listed = "<br>".join(
-            f"`{e.contract}`" + (f" ({', '.join(e.servers)})" if e.servers else "")
-            + (f" [python {e.python}]" if e.python else "") + f": {e.reason}"
-            for e in entries) or "none"
+        # Entries that share a reason (one cause, several contracts) are listed once.
+        by_reason: dict[str, list[str]] = {}
+        for e in load(path).entries:
+            by_reason.setdefault(e.reason, []).append(
+                f"`{e.contract}`" + (f" ({', '.join(e.servers)})" if e.servers else "")
+                + (f" [python {e.python}]" if e.python else ""))
+        listed = "<br>".join(f"{', '.join(names)}: {reason}"
+                             for reason, names in by_reason.items()) or "none"
         rows.append(f"| `{preset.name}` | {preset.description} | {listed} |")
     return "\n".join(rows) + "\n"
