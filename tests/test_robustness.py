@@ -34,3 +34,15 @@ def test_xdist_workers_share_nothing_and_leave_nothing_behind(run_kit) -> None:
     assert run.code == 0, run.stdout + run.stderr
     assert set(run.outcomes("stdlib").values()) <= {"passed", "skipped"}
     assert not leftover_processes(run.marker)
+
+
+def test_a_shutdown_that_stops_the_loop_but_never_returns_fails_only_its_contract(
+        run_kit) -> None:
+    run = run_kit("--impl", str(MISBEHAVING / "shutdown_never_returns.py"), "--server",
+                  "TCPServer", "--contract", "handler.server",
+                  "--contract", "lifecycle.shutdown_bound")
+    assert run.code == 1, run.stdout + run.stderr
+    outcomes = run.outcomes("shutdown_never_returns")
+    assert outcomes == {"handler.server": "passed", "lifecycle.shutdown_bound": "failed"}
+    assert "shutdown() did not return within 5s, though serve_forever() stopped" in run.stdout
+    assert not leftover_processes(run.marker)
