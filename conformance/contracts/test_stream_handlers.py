@@ -239,8 +239,14 @@ def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
 
 @contract("stream_handler.nodelay", servers=TCP_SERVERS, reference=SOURCE, level=SHOULD)
 def test_stream_handler_nodelay(serve: Callable[..., ServedServer]) -> None:
-    """With disable_nagle_algorithm = True, a StreamRequestHandler's setup() sets
-    TCP_NODELAY on the connection."""
+    """disable_nagle_algorithm is False by default, which leaves TCP_NODELAY off; set to
+    True, a StreamRequestHandler's setup() sets TCP_NODELAY on the connection."""
+    _, handler = _talk(serve("lines"), [LineRequest(b"hello")])
+    # disable_nagle_algorithm = False
+    nodelay = _finished(handler).first("setup-done").get("nodelay")
+    assert nodelay is False, (
+        f"after setup(), TCP_NODELAY on self.request is {nodelay!r}, although "
+        "disable_nagle_algorithm is False by default")
     server = serve({"kind": "lines", "attrs": {"disable_nagle_algorithm": True}})
 
     @example(script=[LineRequest(b"hello")])
