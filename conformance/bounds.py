@@ -55,8 +55,7 @@ QUIET = 0.3
 # The poll_interval of a serve_forever() that shutdown() interrupts while clients arrive:
 # long, so that those clients arrive while its select() still waits.
 LATE_CLIENT_POLL = 3.0
-# How long the kit watches an idle serve_forever(): counting its service_actions() calls,
-# looking out for handle_timeout() calls.
+# The longest the kit watches an idle serve_forever() counting its service_actions() calls.
 IDLE_LOOP = 1.0
 
 

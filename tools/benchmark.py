@@ -1,6 +1,6 @@
 """How long the kit takes against the standard library, and how much memory it needs.
 
-Runs ``python -m conformance`` (the stdlib target, as ``tox -e stdlib`` does) end to end
+Runs ``python -m conformance`` (the stdlib target, with the ``-n`` of ``tox -e stdlib``) end to end
 under each Hypothesis profile asked for (``dev``, the local default, and ``ci``, what CI
 runs), N times each, every run in a fresh temporary folder so that no example database
 carries over. For each run it records the wall-clock time and the peak resident memory of
@@ -18,6 +18,7 @@ the machine and on whatever else it is running, so the load average is recorded 
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import platform
@@ -61,10 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stdlib_workers(tox_ini: Path = ROOT / "tox.ini") -> str:
+    """The ``-n`` (xdist workers) that ``tox -e stdlib`` passes to the kit."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(tox_ini, encoding="utf-8")
+    words = config.get("testenv:stdlib", "commands").split()
+    if "-n" not in words[:-1]:
+        raise SystemExit(f"{tox_ini}: [testenv:stdlib] passes no -n to the kit")
+    return words[words.index("-n") + 1]
+
+
 def kit_command(profile: str, report_dir: str) -> list[str]:
     """The kit against this interpreter's stdlib, as tox -e stdlib runs it."""
     return [sys.executable, "-m", "conformance", "--hypothesis-profile", profile,
-            "--report-dir", report_dir]
+            "--report-dir", report_dir, "-n", stdlib_workers()]
 
 
 def measure(profile: str, timeout: float) -> dict[str, Any]:

@@ -66,6 +66,9 @@ MIN_LATE_DELAY = 0.25
 # up to this many times more, plus a couple, is rounding; more is a loop that does not wait.
 RATE_LOW = 0.4
 RATE_HIGH = 1.5
+# An idle loop is watched over this many of its polls, for at least half of
+# bounds.IDLE_LOOP and at most all of it.
+IDLE_POLLS = 4
 # The states of /proc/net/tcp, for failure messages.
 TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
               "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
@@ -549,17 +552,19 @@ def test_lifecycle_serve_forever_timeout(serve: Callable[..., ServedServer],
         server.set_attributes(timeout=timeout)
         since = len(server.calls())
         loop = _serve_in_background(server, poll_interval)
-        running = server.join(loop, timeout=bounds.IDLE_LOOP)
+        # Long enough for a loop that honoured timeout to have timed out at least once.
+        window = timeout + poll_interval + bounds.QUIET
+        running = server.join(loop, timeout=window)
         # "Ignores the timeout attribute."
         assert running["result"] == "hung", (
             f"with timeout = {timeout:.3f}, serve_forever({poll_interval:.3f}) "
-            f"{_describe(running, bounds.IDLE_LOOP)}, without shutdown()")
+            f"{_describe(running, window)}, without shutdown()")
         timeouts = [call for call in server.calls()[since:]
                     if call["method"] == "handle_timeout"]
+        _stop(server, loop)
         assert not timeouts, (
             f"with timeout = {timeout:.3f}, serve_forever({poll_interval:.3f}) called "
-            f"handle_timeout() {len(timeouts)} times in {bounds.IDLE_LOOP:g}s")
-        _stop(server, loop)
+            f"handle_timeout() {len(timeouts)} times in {window:.2f}s")
 
     check()
 
@@ -572,23 +577,26 @@ def test_lifecycle_service_actions(serve: Callable[..., ServedServer],
     while it is idle, about once per poll_interval, 0.5s when it is not given."""
     server = serve(serve=False)
 
+    # The default (no poll_interval) is one fixed case: the explicit example checks it.
     @for_slow_scenarios()
     @example(poll_interval=0.1)
     @example(poll_interval=None)
-    @given(poll_interval=st.none() | st.floats(5 * MIN_POLL, MAX_POLL))
+    @given(poll_interval=st.floats(5 * MIN_POLL, MAX_POLL))
     def check(poll_interval: float | None) -> None:
+        interval = DEFAULT_POLL if poll_interval is None else poll_interval
+        window = min(bounds.IDLE_LOOP, max(bounds.IDLE_LOOP / 2, IDLE_POLLS * interval))
         loop = _serve_in_background(server, poll_interval)
         first = server.state()["service_actions"]
         started = time.monotonic()
-        time.sleep(bounds.IDLE_LOOP)
+        time.sleep(window)
         calls = server.state()["service_actions"] - first
-        interval = DEFAULT_POLL if poll_interval is None else poll_interval
-        expected = (time.monotonic() - started) / interval
+        watched = time.monotonic() - started
+        expected = watched / interval
+        _stop(server, loop)
         # service_actions(): "This is called in the serve_forever() loop." / serve_forever():
         # "Poll for shutdown every poll_interval seconds." (poll_interval=0.5)
         assert RATE_LOW * expected <= calls <= RATE_HIGH * expected + 2, (
             f"an idle {_serve_forever_call(poll_interval)} called service_actions() {calls} "
-            f"times in {bounds.IDLE_LOOP:g}s, not about {expected:.0f}")
-        _stop(server, loop)
+            f"times in {watched:.2f}s, not about {expected:.0f}")
 
     check()
