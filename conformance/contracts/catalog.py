@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import pytest
 
 DOCS = "https://docs.python.org/3/library/socketserver.html"
+# The stdlib source: the reference of the should-level contracts the documentation is silent on.
+SOURCE = "https://github.com/python/cpython/blob/main/Lib/socketserver.py"
 MUST = "must"
 SHOULD = "should"
 LEVELS = (MUST, SHOULD)

@@ -20,6 +20,7 @@ from conformance.contracts.catalog import (
     DATAGRAM_SERVERS,
     DOCS,
     SHOULD,
+    SOURCE,
     STREAM_SERVERS,
     contract,
 )
@@ -28,7 +29,6 @@ from conformance.harness.observations import SOCK_DGRAM, SOCK_STREAM
 from conformance.strategies import ClientPlan, WritePattern, datagrams, payloads
 
 HANDLE_DOC = DOCS + "#socketserver.BaseRequestHandler.handle"
-SOURCE = "https://github.com/python/cpython/blob/main/Lib/socketserver.py"
 # The largest datagram the kit sends: within what UDP over IPv4 can carry.
 MAX_DATAGRAM = 65000
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from conformance import bounds
 from conformance.clients import datagram, round_trip, stream
-from conformance.contracts.catalog import ALL_SERVERS, DOCS, contract
+from conformance.contracts.catalog import ALL_SERVERS, DOCS, SHOULD, SOURCE, contract
 from conformance.harness import ServedServer
 from conformance.harness.observations import Handler
 from conformance.harness.process import is_datagram_class
@@ -46,6 +46,12 @@ MAX_BURST = 5
 # How long each handler sleeps in the max_children scenario: long enough that children
 # forked together are alive together.
 CHILD_SLEEP = 0.3
+# The largest max_children the kit tries when children are reaped elsewhere.
+MAX_CHILDREN_TRIED = 4
+# The poll_interval of this module's serve_forever() loops.
+SERVE_POLL = 0.05
+# The handler sleeps over datagrams that start with this: the busy request's.
+BUSY_PREFIX = b"BUSY "
 
 
 def _reference_kind(server_class: str) -> str:
@@ -218,3 +224,112 @@ def test_resources_children_reaped(serve: Callable[..., ServedServer],
             "its handler's finish()")
 
     check()
+
+
+@contract("resources.children_reaped_elsewhere", servers=FORKING_SERVERS, level=SHOULD,
+          reference=SOURCE)
+def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
+                                             server_class: str) -> None:
+    """A forking server forgets a child that something else has reaped (SIGCHLD set to
+    SIG_IGN, as daemons do, or a library's own waitpid()) by the next pass of its
+    serve_forever() loop: that child no longer counts against max_children, so with one
+    child still busy a new request is served at once, not after the busy one ends.
+
+    ForkingMixIn.collect_children(), which service_actions() calls on every pass, discards
+    a child whose waitpid() fails with ChildProcessError ("someone else reaped it"). With
+    max_children = N, N - 1 requests are served one after another (their children exit
+    and the kernel reaps them); once the loop has gone round, one more request is kept
+    busy (a stream client that stays connected, a datagram whose handler sleeps), and a
+    last request must then be served while the busy one still runs."""
+    server = serve({"kind": _reference_kind(server_class), "sleep": bounds.SLOW_HANDLER,
+                    "sleep_prefix": BUSY_PREFIX.decode("ascii")},
+                   sigchld="ignore", poll_interval=SERVE_POLL)
+    parent = server.harness.hello["pid"]
+
+    @for_slow_scenarios()
+    @example(max_children=2, payload=b"hello")
+    @given(max_children=st.integers(2, MAX_CHILDREN_TRIED),
+           payload=ascii_payloads(min_size=1, max_size=256))
+    def check(max_children: int, payload: bytes) -> None:
+        server.set_attributes(max_children=max_children)
+        exited = []
+        for _ in range(max_children - 1):
+            assert _reply_to(server, payload) == payload.upper(), (
+                f"with max_children = {max_children}, a request made while no other was "
+                f"being handled got no echo within {bounds.SERVED_ECHO:g}s")
+            handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+            assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+            exited.append(handlers[0].setup["pid"])
+        if parent in exited:
+            # Handled in the server's own process: there are no children to forget.
+            return
+        _wait_until_gone(server, exited)
+        _wait_for_loop_passes(server, 2)
+        with _busy_request(server):
+            busy = server.take_handlers(1, until="handle", timeout=bounds.HANDLER_REPORT)
+            assert busy, (
+                f"the busy request's handler did not start within {bounds.HANDLER_REPORT:g}s")
+            reply = _reply_to(server, payload)
+            server.poll()
+            busy_returned = any(h.uid == busy[0].uid and h.has("handle-returned")
+                                for h in server.handlers())
+            # collect_children(): "except ChildProcessError: # someone else reaped it"
+            assert reply == payload.upper() and not busy_returned, (
+                f"with max_children = {max_children} and SIGCHLD ignored, after "
+                f"{len(exited)} child(ren) had exited (reaped by the kernel) and one was "
+                "still busy, a new request was "
+                + (f"not served within {bounds.SERVED_ECHO:g}s" if reply is None
+                   else "served only once the busy one had ended")
+                + ": the server still counted the exited children against max_children")
+        server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+
+    check()
+
+
+@contextlib.contextmanager
+def _busy_request(server: ServedServer) -> Iterator[None]:
+    """A request whose handler stays busy: a stream client that stays connected and
+    silent until the block ends, or a datagram whose handler sleeps."""
+    if server.is_datagram:
+        with datagram.client_socket(server.address) as sock:
+            sock.sendto(BUSY_PREFIX + b"request", server.address
+                        if isinstance(server.address, str) else tuple(server.address))
+            yield
+        return
+    with stream.connect(server.address):
+        yield
+
+
+def _reply_to(server: ServedServer, payload: bytes) -> bytes | None:
+    """What one client that sends ``payload`` (and half-closes) receives within
+    SERVED_ECHO; None if nothing came."""
+    if server.is_datagram:
+        return datagram.exchange(server.address, payload, timeout=bounds.SERVED_ECHO).reply
+    (transcript,) = stream.exchange(server.address, [ClientPlan(payload, WritePattern())],
+                                    timeout=bounds.SERVED_ECHO)
+    return bytes(transcript.received) or None
+
+
+def _wait_until_gone(server: ServedServer, pids: list[int]) -> None:
+    """Wait until none of these child processes exists any more (SIGCHLD ignored: the
+    kernel reaps them as they exit)."""
+    deadline = time.monotonic() + bounds.CHILD_REAPED
+    while True:
+        left = [pid for pid in pids if pid in server.state()["children"]]
+        if not left:
+            return
+        assert time.monotonic() < deadline, (
+            f"child process(es) {left} still existed {bounds.CHILD_REAPED:g}s after their "
+            "handlers' finish(), with SIGCHLD ignored")
+        time.sleep(0.05)
+
+
+def _wait_for_loop_passes(server: ServedServer, passes: int) -> None:
+    """Wait until serve_forever() has called service_actions() ``passes`` more times."""
+    first = server.state()["service_actions"]
+    deadline = time.monotonic() + passes * (SERVE_POLL + bounds.LOOP_SLACK)
+    while server.state()["service_actions"] < first + passes:
+        assert time.monotonic() < deadline, (
+            f"serve_forever() did not go round its loop {passes} times within "
+            f"{passes * (SERVE_POLL + bounds.LOOP_SLACK):g}s")
+        time.sleep(0.01)

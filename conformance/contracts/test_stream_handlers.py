@@ -34,6 +34,7 @@ from conformance.contracts.catalog import (
     DATAGRAM_SERVERS,
     DOCS,
     SHOULD,
+    SOURCE,
     STREAM_SERVERS,
     TCP_SERVERS,
     contract,
@@ -51,7 +52,6 @@ from conformance.strategies import (
 )
 
 HANDLERS_DOC = DOCS + "#socketserver.StreamRequestHandler"
-SOURCE = "https://github.com/python/cpython/blob/main/Lib/socketserver.py"
 # type(exc).__name__ of socket.timeout: an alias of TimeoutError since 3.10.
 TIMEOUT_ERRORS = ("timeout", "TimeoutError")
 ONE_WRITE = WritePattern()

@@ -9,7 +9,8 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   on start   {"op": "hello", "ok": true, "python": ..., "classes": [...]}
              or {"op": "hello", "ok": false, "stage": ..., "error": ...}
   start      {"server": NAME, "handler": KIND or {"kind": KIND, options}, "family": ...,
-              "attrs": {...}, "serve": bool, "verify": bool, "port": N}
+              "attrs": {...}, "serve": bool, "verify": bool, "port": N,
+              "sigchld": "ignore"}
              -> {"id": ID, "address": ...}
   events     {"id": ID, "since": N, "timeout_s": T}   -> {"events": [...], "next": M}
   running    {"id": ID, "handlers": [UID, ...]}       -> {"running": [UID, ...]}
@@ -35,6 +36,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -568,6 +570,8 @@ class _Server(object):
         self.thread = thread
         self.tmpdir = tmpdir
         self.serving = thread is not None
+        # (the SIGCHLD disposition to restore when the server stops,) if it changed it.
+        self.sigchld_before = ()
         self.events = []
         # serve_forever() calls the kit made itself, as tasks
         self.loops = []
@@ -667,7 +671,8 @@ class Agent(object):
         is inet (default), inet6 or unix; ``attrs`` are server class attributes;
         ``serve`` false leaves serve_forever to the kit; ``verify`` false makes
         verify_request refuse every request; ``port`` (inet, inet6) is the port to bind,
-        0 (a free one) by default."""
+        0 (a free one) by default; ``sigchld`` "ignore" sets SIGCHLD to SIG_IGN until the
+        server stops, so that the kernel, not the server, reaps its children."""
         name = request["server"]
         cls = getattr(self.module, name)
         handler_spec = request.get("handler", "echo")
@@ -699,6 +704,8 @@ class Agent(object):
             raise
         record.server = server
         self._server_objects[server_id] = server
+        if request.get("sigchld") == "ignore":
+            record.sigchld_before = (signal.signal(signal.SIGCHLD, signal.SIG_IGN),)
         if request.get("serve", True):
             record.thread = threading.Thread(
                 target=server.serve_forever,
@@ -830,6 +837,9 @@ class Agent(object):
             thread.join(max(0.0, deadline - time.time()))
         reply["serve_forever_exited"] = not any(t.is_alive() for t in record.loop_threads())
         reply["close"] = _Task(record.server.server_close).wait(timeout)["result"]
+        for before in record.sigchld_before:
+            # None: a handler installed outside Python, which cannot be put back from here.
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL if before is None else before)
         reply["children"] = _children_of(os.getpid())
         if record.tmpdir:
             shutil.rmtree(record.tmpdir, ignore_errors=True)

@@ -141,7 +141,8 @@ class Harness:
         ``idle``. ``options``: ``family`` (inet, inet6, unix), ``attrs`` (server class
         attributes), ``serve`` (False: no serve_forever), ``bind_and_activate``,
         ``verify`` (False: verify_request refuses), ``poll_interval``, ``port`` (inet and
-        inet6: the port to bind instead of a free one)."""
+        inet6: the port to bind instead of a free one), ``sigchld`` ("ignore": SIGCHLD is
+        SIG_IGN in the harness while the server runs)."""
         reply = self.call("start", server=server_class, handler=handler, **options)
         address = reply["address"]
         return ServedServer(self, reply["id"],
