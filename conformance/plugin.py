@@ -8,21 +8,20 @@ without xdist) gathers those into results.json, junit.xml and the terminal verdi
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import shlex
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from conformance import __version__
 from conformance.contracts.catalog import MARKER, SHOULD, Contract
 from conformance.expectations import FAIL, Baseline, ExpectationsError, load
 from conformance.harness import Harness, HarnessError, ServedServer
 from conformance.harness.pool import HarnessPool
 from conformance.harness.process import is_datagram_class
-from conformance.presets import presets
+from conformance.options import GROUP, GROUP_DESCRIPTION, OPTIONS, OptionsError, RunOptions
 from conformance.reporting.collector import ResultsCollector
 from conformance.reporting.results import RunResults
 from conformance.strategies import use_payloads
@@ -30,6 +29,7 @@ from conformance.targets import Target, TargetError
 
 _POOL = pytest.StashKey[HarnessPool]()
 _BASELINE = pytest.StashKey[Baseline]()
+_OPTIONS = pytest.StashKey[RunOptions]()
 EXPECTATIONS_DIR = os.path.join("fixtures", "expectations")
 USER_PROPERTY = "conformance"
 _MESSAGE_LIMIT = 4000
@@ -37,66 +37,51 @@ _STRICT_XPASS = "[XPASS(strict)]"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("conformance", "socketserver conformance")
-    group.addoption("--impl", default=None, metavar="MODULE|FILE",
-                    help="the implementation under test: a module name or a .py file "
-                         "exposing the socketserver API (default: socketserver)")
-    group.addoption("--python", default=None, metavar="INTERPRETER",
-                    help="the interpreter that runs the implementation: a name on PATH or "
-                         "a path (default: the one running pytest)")
-    group.addoption("--prelude", default=None, metavar="MODULE:CALLABLE",
-                    help="called in the harness before the implementation is imported, "
-                         "e.g. gevent.monkey:patch_all")
-    group.addoption("--target", default=None, metavar="NAME",
-                    help="a named target: stdlib, cpython3.6 ... cpython3.13, pypy3, gevent, "
-                         "eventlet, eventlet-green, future, or one an installed package adds")
-    group.addoption("--expectations", default=None, metavar="FILE",
-                    help="the target's baseline of known failures (TOML); default for "
-                         "--target NAME: fixtures/expectations/NAME.toml if it exists")
-    group.addoption("--update-expectations", action="store_true", default=False,
-                    help="rewrite the expectations file from this run, keeping reasons")
-    group.addoption("--handler", default=None, metavar="MODULE:CLASS",
-                    help="check your own request handler class (module:Class or "
-                         "path.py:Class) against the handler-side contracts")
-    group.addoption("--payloads", default="any", choices=("any", "text"),
-                    help="what clients send: any bytes (default) or UTF-8 text only, for "
-                         "handlers of text protocols")
-    group.addoption("--report-dir", default="reports", metavar="DIR",
-                    help="where results.json and junit.xml go, under DIR/<target>/ "
-                         "(default: reports)")
-    group.addoption("--contract", action="append", default=[], metavar="ID",
-                    help="check only contracts whose id matches (glob; repeatable)")
-    group.addoption("--server", action="append", default=[], metavar="CLASS",
-                    help="check only on these server classes (repeatable)")
-    group.addoption("--strict-should", action="store_true", default=False,
-                    help="let failures of should-level contracts (stdlib behaviour the "
-                         "documentation does not state) fail the run")
+    group = parser.getgroup(GROUP, GROUP_DESCRIPTION)
+    for option in OPTIONS:
+        # --strict is pytest's own: the kit reads it, it does not declare it again.
+        if option.owner is None:
+            group.addoption(option.flag, **option.kwargs())
 
 
-def _pool_for(config: pytest.Config) -> HarnessPool:
+def _pool_for(options: RunOptions) -> HarnessPool:
     """The harness pool for the target the options name: a preset or impl/python/prelude."""
-    name = config.getoption("target")
-    explicit = [f"--{option}" for option in ("impl", "python", "prelude", "handler")
-                if config.getoption(option)]
-    if name is None:
-        return HarnessPool(Target(impl=config.getoption("impl") or "socketserver",
-                                  python=config.getoption("python"),
-                                  prelude=config.getoption("prelude"),
-                                  handler=config.getoption("handler")))
-    if explicit:
-        raise pytest.UsageError(f"--target {name} cannot be combined with {explicit[0]}")
-    known = presets()
-    if name not in known:
-        raise pytest.UsageError(f"--target {name}: unknown; known targets: "
-                                + ", ".join(sorted(known)))
-    preset = known[name]
-    target = preset.target()
-    return HarnessPool(target, unavailable=preset.unavailable(),
+    preset = options.preset()
+    if preset is None:
+        return HarnessPool(options.explicit_target())
+    target, unavailable = preset.resolve()
+    return HarnessPool(target, unavailable=unavailable,
                        install_hint=preset.install_hint(target.python))
 
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def run_options(config: pytest.Config) -> RunOptions:
+    """The run's options, read and checked when pytest was configured."""
+    return config.stash[_OPTIONS]
+
+
+def _read_options(config: pytest.Config) -> RunOptions:
+    """The options, checked; Hypothesis' profile loaded. UsageError for bad usage."""
+    from hypothesis import settings
+    from hypothesis.errors import InvalidArgument
+
+    from conformance import profiles
+
+    profiles.register()
+    try:
+        options = RunOptions.read(lambda name: config.getoption(name, None),
+                                  profile=_profile_name(config))
+        options.check()
+        settings.load_profile(options.profile)
+    except InvalidArgument:
+        raise pytest.UsageError(f"--hypothesis-profile {_profile_name(config)}: unknown; "
+                                "known profiles: " + ", ".join(profiles.PROFILES)) from None
+    except (OptionsError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return options
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -106,35 +91,39 @@ def pytest_configure(config: pytest.Config) -> None:
     # Hypothesis is imported here, not at plugin import, so that pytest can still rewrite
     # the asserts of Hypothesis' own plugin; tryfirst, so that the profiles are registered
     # before Hypothesis' plugin loads the one --hypothesis-profile names.
-    from hypothesis import settings
-
-    from conformance import profiles
-
-    profiles.register()
-    try:
-        profile = _profile_name(config)
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    settings.load_profile(profile)
-    use_payloads(config.getoption("payloads"))
-    pool = config.stash[_POOL] = _pool_for(config)
+    options = config.stash[_OPTIONS] = _read_options(config)
+    use_payloads(options.payloads)
+    pool = config.stash[_POOL] = _pool_for(options)
     target = pool.target
     config.stash[_BASELINE] = _baseline(config, target)
     if _is_worker(config):
         return
-    results = RunResults(target=target.describe(), profile=profile)
+    hello = None
+    if target.preset is None:
+        # The only start of the target before the tests: a module that does not import or
+        # an interpreter that does not run is bad usage. (A preset that cannot run here
+        # is not: its contracts are skipped with the reason.)
+        try:
+            hello = probe(target)
+        except (TargetError, HarnessError) as exc:
+            raise pytest.UsageError(str(exc).strip()) from None
     baseline = config.stash[_BASELINE]
-    if config.getoption("update_expectations") and not baseline.path:
-        raise pytest.UsageError("--update-expectations needs --expectations FILE or --target")
+    results = RunResults(target=target.describe(hello), profile=options.profile,
+                         seed=options.seed, strict=options.strict,
+                         versions=_versions())
     config.pluginmanager.register(
         ResultsCollector(config, results, USER_PROPERTY,
-                         baseline if config.getoption("update_expectations") else None),
+                         baseline if options.update_expectations else None),
         "conformance-results")
-    if any(config.getoption(name) for name in ("impl", "python", "prelude", "handler")):
-        try:
-            probe(target)
-        except (TargetError, HarnessError) as exc:
-            raise pytest.UsageError(str(exc)) from None
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import hypothesis
+
+    return {"kit": __version__, "pytest": pytest.__version__,
+            "hypothesis": hypothesis.__version__, "python": platform.python_version()}
 
 
 def _baseline(config: pytest.Config, target: Target) -> Baseline:
@@ -279,22 +268,13 @@ def server(serve: Callable[..., ServedServer]) -> ServedServer:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    patterns = config.getoption("contract")
-    servers = set(config.getoption("server"))
-    handler_only = bool(config.getoption("handler"))
-    if not patterns and not servers and not handler_only:
+    options = run_options(config)
+    if not (options.contract or options.server or options.handler):
         return
     selected, deselected = [], []
     for item in items:
-        marker = item.get_closest_marker(MARKER)
-        if marker is None:
-            selected.append(item)
-            continue
-        server_class = _server_class(item)
-        keep = (not patterns or any(fnmatch.fnmatchcase(marker.args[0], p) for p in patterns))
-        keep = keep and (not servers or server_class in servers)
-        if handler_only:
-            keep = keep and item.function.contract.handler_side  # type: ignore[attr-defined]
+        contract: Contract | None = getattr(getattr(item, "function", None), "contract", None)
+        keep = contract is None or options.selects(contract, _server_class(item))
         (selected if keep else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -306,6 +286,15 @@ def _server_class(item: pytest.Item) -> str | None:
     return callspec.params.get("server_class") if callspec is not None else None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # The harness is shared by the tests of a process: a failure quotes only the harness
+    # stderr written since its own test began, not an earlier test's.
+    pool = item.config.stash.get(_POOL, None)
+    if pool is not None:
+        pool.mark_stderr()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item,
                               call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
@@ -314,11 +303,12 @@ def pytest_runtest_makereport(item: pytest.Item,
     if contract is not None:
         phase = _phase(item, call, report)
         if (contract.level == SHOULD and report.failed and report.when == "call"
-                and not item.config.getoption("strict_should")):
-            # A should-level failure is reported, but does not fail the run.
+                and not run_options(item.config).strict):
+            # A should-level failure is reported everywhere as a failure that does not
+            # fail the run; to pytest (and so to the exit status) it is an expected one.
             report.outcome = "skipped"
-            report.wasxfail = (f"{contract.id} is a should-level contract: reported, "
-                               "not failing the run without --strict")
+            report.wasxfail = (f"{contract.id} is a should-level contract: its failure "
+                               "is reported, not failing the run without --strict")
             phase["blocking"] = False
         report.user_properties.append((USER_PROPERTY, phase))
     return report
@@ -354,8 +344,18 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
                                 "expectations list it as failing ("
                                 + str(report.longrepr)[len(_STRICT_XPASS):].strip()
                                 + "); remove the entry or run --update-expectations")
-        phase["reproduce"] = _reproduce_command(item, contract)
+        phase["reproduce"] = run_options(item.config).reproduce(contract.id,
+                                                                _server_class(item))
     return phase
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # With -x or --maxfail, pytest-xdist ends the run as interrupted (exit status 2, the
+    # kit's bad usage); a run stopped because a contract failed has failed: 1.
+    if (session.exitstatus == pytest.ExitCode.INTERRUPTED and session.testsfailed
+            and session.config.getoption("maxfail", 0)):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _message(error: BaseException) -> str:
@@ -380,20 +380,3 @@ def _describe_failure(error: BaseException) -> dict[str, str | None]:
         pending.extend(getattr(current, "exceptions", []))
     counterexample = "\n".join(note for note in notes if note.strip()) or None
     return {"message": message[:_MESSAGE_LIMIT], "counterexample": counterexample}
-
-
-def _reproduce_command(item: pytest.Item, contract: Contract) -> str:
-    config = item.config
-    words = ["python", "-m", "conformance"]
-    for option in ("target", "impl", "python", "prelude", "handler"):
-        value = config.getoption(option)
-        if value:
-            words += [f"--{option}", value]
-    if config.getoption("payloads") != "any":
-        words += ["--payloads", config.getoption("payloads")]
-    words += ["--contract", contract.id]
-    server_class = _server_class(item)
-    if server_class:
-        words += ["--server", server_class]
-    words += ["--hypothesis-profile", _profile_name(config)]
-    return shlex.join(words)

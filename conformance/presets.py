@@ -65,17 +65,24 @@ class Preset:
     find_python: Callable[[], str | None] | None = field(default=None, compare=False)
     requires: tuple[str, ...] = ()
 
-    def target(self) -> Target:
-        """The target to run; TargetError-free even when the interpreter is missing (the
-        plugin then skips every contract with ``unavailable()``'s reason)."""
+    def resolve(self) -> tuple[Target, str | None]:
+        """The target to run, and why it cannot run on this machine (None if it can).
+
+        Looks for the interpreter once. Never raises TargetError: a missing interpreter or
+        package is a reason to skip every contract, which the plugin does."""
         python = self.find_python() if self.find_python is not None else None
-        return Target(impl=self.impl, python=python, prelude=self.prelude, preset=self.name)
+        target = Target(impl=self.impl, python=python, prelude=self.prelude, preset=self.name)
+        if self.find_python is not None and python is None:
+            return target, f"target {self.name}: no interpreter for it on this machine"
+        return target, None
+
+    def target(self) -> Target:
+        """The target to run (see ``resolve``)."""
+        return self.resolve()[0]
 
     def unavailable(self) -> str | None:
-        """Why this preset cannot run on this machine, or None."""
-        if self.find_python is not None and self.find_python() is None:
-            return f"target {self.name}: no interpreter for it on this machine"
-        return None
+        """Why this preset cannot run on this machine, or None (see ``resolve``)."""
+        return self.resolve()[1]
 
     def install_hint(self, python: str | None) -> str:
         if not self.requires:

@@ -40,6 +40,11 @@ class HarnessPool:
                 pytest.skip(self.unavailable)
         return self._harness
 
+    def mark_stderr(self) -> None:
+        """Failures from now on quote only the harness stderr written after this call."""
+        if self._harness is not None and self._harness.usable:
+            self._harness.stderr_mark()
+
     def discard(self) -> None:
         if self._harness is not None:
             self._harness.close()

@@ -42,6 +42,7 @@ class Harness:
         self.target = target
         # Lives as long as the agent; close() closes it.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self._stderr_start = 0
         self._buffer = b""
         self._seq = 0
         self.broken = False
@@ -74,10 +75,16 @@ class Harness:
     def classes(self) -> list[str]:
         return list(self.hello["classes"])
 
+    def stderr_mark(self) -> None:
+        """Quote in failures only what the agent writes to stderr from now on: the harness
+        is shared by the tests of a process, and each failure shows its own test's."""
+        self._stderr.seek(0, os.SEEK_END)
+        self._stderr_start = self._stderr.tell()
+
     def stderr_tail(self) -> str:
         self._stderr.seek(0, os.SEEK_END)
         size = self._stderr.tell()
-        self._stderr.seek(max(0, size - STDERR_TAIL))
+        self._stderr.seek(max(self._stderr_start, size - STDERR_TAIL))
         return self._stderr.read().decode("utf-8", "replace")
 
     def call(self, op: str, timeout: float = CALL_TIMEOUT, **fields: Any) -> dict[str, Any]:

@@ -19,6 +19,25 @@ SCHEMA_VERSION = 1
 OUTCOMES = ("passed", "failed", "xfailed", "skipped", "error")
 # A contract is as bad as its worst case.
 _SEVERITY = {"failed": 4, "error": 3, "xfailed": 2, "passed": 1, "skipped": 0}
+_REFERENCE_HANDLER = "With the reference handler"
+
+
+def statement(contract: Contract, handler: str | None = None) -> str:
+    """The contract's statement; with a user's ``handler`` (--handler), one that speaks of
+    the kit's reference handler names that handler instead."""
+    text = contract.statement
+    if not handler or not text.startswith(_REFERENCE_HANDLER):
+        return text
+    rest = text[len(_REFERENCE_HANDLER):]
+    if rest.startswith(" ("):
+        # Drop the reference handler's description, "(loop recv(1024), ...)": it nests.
+        depth = 0
+        for index, char in enumerate(rest):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == ")" and depth == 0:
+                rest = rest[index + 1:]
+                break
+    return f"With the handler {handler}{rest}"
 
 
 @dataclass
@@ -75,14 +94,21 @@ class ContractResult:
 
     @property
     def worst_case(self) -> Case | None:
-        bad = [c for c in self.cases if c.outcome == self.outcome]
+        bad = self.worst_cases
         return bad[0] if bad else None
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def worst_cases(self) -> list[Case]:
+        """Every case whose outcome is the contract's, in the contract's server order."""
+        order = {server: index for index, server in enumerate(self.contract.servers)}
+        return sorted((c for c in self.cases if c.outcome == self.outcome),
+                      key=lambda c: order.get(c.server, len(order)))
+
+    def to_json(self, handler: str | None = None) -> dict[str, Any]:
         worst = self.worst_case
         return {
             "id": self.contract.id,
-            "statement": self.contract.statement,
+            "statement": statement(self.contract, handler),
             "level": self.contract.level,
             "reference": self.contract.reference,
             "outcome": self.outcome,
@@ -100,6 +126,12 @@ class RunResults:
 
     target: dict[str, Any] = field(default_factory=dict)
     profile: str | None = None
+    # --hypothesis-seed as given; None: Hypothesis chose (or the profile derandomizes).
+    seed: str | None = None
+    # --strict: should-level failures fail the run.
+    strict: bool = False
+    # The kit's, pytest's, Hypothesis' and the kit's interpreter's versions.
+    versions: dict[str, str] = field(default_factory=dict)
     contracts: dict[str, ContractResult] = field(default_factory=dict)
     _cases: dict[str, Case] = field(default_factory=dict)
 
@@ -114,9 +146,14 @@ class RunResults:
         case.merge(phase)
 
     def summary(self) -> dict[str, int]:
+        """Contracts per outcome, and ``not_blocking``: how many of the failed ones do not
+        fail the run (should-level, without --strict)."""
         counts = dict.fromkeys(OUTCOMES, 0)
         for result in self.contracts.values():
             counts[result.outcome] += 1
+        counts["not_blocking"] = sum(
+            result.outcome == "failed" and not result.blocking
+            for result in self.contracts.values())
         return counts
 
     def sorted_results(self) -> list[ContractResult]:
@@ -128,10 +165,14 @@ class RunResults:
             "version": SCHEMA_VERSION,
             "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),
+            "versions": self.versions,
             "target": self.target,
             "profile": self.profile,
+            "seed": self.seed,
+            "strict": self.strict,
             "summary": self.summary(),
-            "contracts": [result.to_json() for result in self.sorted_results()],
+            "contracts": [result.to_json(self.target.get("handler"))
+                          for result in self.sorted_results()],
         }
 
     def write(self, path: str) -> None:

@@ -1,0 +1,208 @@
+"""The kit's options: declared once, read once into a RunOptions, checked once.
+
+The plugin adds ``OPTIONS`` to pytest, in one ``conformance`` group; ``python -m conformance
+--help`` prints the same declarations. A ``RunOptions`` is what a run was asked to do: it
+makes the Target, selects the contracts and writes the command that reproduces a failure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from conformance.contracts.catalog import ALL_SERVERS, Contract
+from conformance.presets import Preset, presets
+from conformance.targets import STDLIB_MODULE, Target, TargetError
+
+GROUP = "conformance"
+GROUP_DESCRIPTION = "socketserver conformance"
+
+
+class OptionsError(Exception):
+    """The options cannot be run as given: the message names the option at fault."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option, in the terms argparse (and so pytest) takes it.
+
+    ``owner`` names the plugin that declares it when that is not the kit: the kit reads
+    it and lists it in its own help, but does not declare it again."""
+
+    flag: str
+    help: str
+    metavar: str | None = None
+    default: Any = None
+    action: str | None = None
+    choices: tuple[str, ...] | None = None
+    owner: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``addoption``/``add_argument`` for this option."""
+        kwargs: dict[str, Any] = {"dest": self.dest, "help": self.help}
+        if self.action is not None:
+            kwargs["action"] = self.action
+        if self.metavar is not None:
+            kwargs["metavar"] = self.metavar
+        if self.choices is not None:
+            kwargs["choices"] = self.choices
+        # A repeatable option starts from a fresh, empty list.
+        kwargs["default"] = [] if self.action == "append" else self.default
+        return kwargs
+
+
+_TARGET_OPTIONS = ("impl", "python", "prelude", "handler")
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--target", metavar="NAME",
+           help="a named target (see --list-targets): stdlib, cpython3.6 ... cpython3.13, "
+                "pypy3, gevent, eventlet, eventlet-green, future, or one an installed package "
+                "adds; not combined with --impl, --python, --prelude or --handler"),
+    Option("--impl", metavar="MODULE|FILE",
+           help="the implementation under test: a module name or a .py file exposing the "
+                f"socketserver API (default: {STDLIB_MODULE})"),
+    Option("--python", metavar="INTERPRETER",
+           help="the interpreter that runs the implementation: a name on PATH or a path "
+                "(default: the one running the kit)"),
+    Option("--prelude", metavar="MODULE:CALLABLE",
+           help="called in the harness before the implementation is imported, "
+                "e.g. gevent.monkey:patch_all"),
+    Option("--handler", metavar="MODULE:CLASS",
+           help="check your own request handler class (module:Class or path.py:Class) "
+                "against the handler-side contracts"),
+    Option("--payloads", default="any", choices=("any", "text"),
+           help="what clients send: any bytes (default) or UTF-8 text only, for handlers "
+                "of text protocols"),
+    Option("--contract", action="append", metavar="ID",
+           help="check only contracts whose id matches this glob, e.g. 'echo.*' "
+                "(repeatable)"),
+    Option("--server", action="append", metavar="CLASS",
+           help="check only on this server class (repeatable): " + ", ".join(ALL_SERVERS)),
+    Option("--strict", action="store_true", default=False, owner="pytest",
+           help="let should-level contracts (stdlib behaviour the documentation does not "
+                "state) fail the run, not only be reported (pytest's own --strict: its "
+                "strict checks of the kit's configuration pass too)"),
+    Option("--expectations", metavar="FILE",
+           help="the target's baseline of known failures (TOML); default for --target "
+                "NAME: the baseline the kit has for NAME, if any"),
+    Option("--update-expectations", action="store_true", default=False,
+           help="rewrite the expectations file from this run, keeping reasons"),
+    Option("--report-dir", default="reports", metavar="DIR",
+           help="results.json and junit.xml go to DIR/<target>/ (default: reports)"),
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one run of the kit was asked to do, as its options said it.
+
+    Field names are the options' ``dest`` names; ``profile`` and ``seed`` are Hypothesis'
+    ``--hypothesis-profile`` (resolved to the profile in use) and ``--hypothesis-seed``."""
+
+    target: str | None = None
+    impl: str | None = None
+    python: str | None = None
+    prelude: str | None = None
+    handler: str | None = None
+    payloads: str = "any"
+    contract: tuple[str, ...] = ()
+    server: tuple[str, ...] = ()
+    strict: bool = False
+    expectations: str | None = None
+    update_expectations: bool = False
+    report_dir: str = "reports"
+    profile: str | None = None
+    seed: str | None = None
+
+    @classmethod
+    def read(cls, getoption: Callable[[str], Any], profile: str | None = None) -> RunOptions:
+        """The options as ``getoption(dest)`` gives them (pytest's Config.getoption, or
+        getattr on an argparse namespace)."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            if field.name in ("profile", "seed"):
+                continue
+            value = getoption(field.name)
+            values[field.name] = tuple(value or ()) if field.name in ("contract",
+                                                                        "server") else value
+        seed = getoption("hypothesis_seed")
+        values["strict"] = bool(values["strict"])  # pytest leaves it None when not given
+        return cls(**values, profile=profile, seed=None if seed is None else str(seed))
+
+    def check(self) -> None:
+        """Refuse, with OptionsError, what cannot run: options that do not combine, an
+        unknown target or server class, a malformed module or interpreter. Starts nothing."""
+        given = [f"--{name}" for name in _TARGET_OPTIONS if getattr(self, name)]
+        if self.target is not None and given:
+            raise OptionsError(f"--target {self.target} cannot be combined with {given[0]}")
+        unknown = [name for name in self.server if name not in ALL_SERVERS]
+        if unknown:
+            raise OptionsError(f"--server {unknown[0]}: no such server class; the server "
+                               "classes are " + ", ".join(ALL_SERVERS))
+        if self.update_expectations and not (self.expectations or self.target):
+            raise OptionsError("--update-expectations needs --expectations FILE or "
+                               "--target NAME")
+        if self.target is not None:
+            self.preset()
+            return
+        try:
+            self.explicit_target().check_syntax()
+        except TargetError as exc:
+            raise OptionsError(str(exc)) from None
+
+    def preset(self) -> Preset | None:
+        """The named target's preset; None without --target."""
+        if self.target is None:
+            return None
+        known = presets()
+        if self.target not in known:
+            raise OptionsError(f"--target {self.target}: unknown; known targets: "
+                               + ", ".join(sorted(known)))
+        return known[self.target]
+
+    def explicit_target(self) -> Target:
+        """The target that --impl, --python, --prelude and --handler name (without
+        --target)."""
+        return Target(impl=self.impl or STDLIB_MODULE, python=self.python,
+                      prelude=self.prelude, handler=self.handler)
+
+    def selects(self, contract: Contract, server: str | None = None) -> bool:
+        """Whether --contract, --server and --handler keep this contract (on ``server``;
+        without one: on any of its server classes)."""
+        if self.contract and not any(fnmatch.fnmatchcase(contract.id, pattern)
+                                     for pattern in self.contract):
+            return False
+        if self.handler and not contract.handler_side:
+            return False
+        if not self.server:
+            return True
+        return server in self.server if server else bool(set(contract.servers)
+                                                          & set(self.server))
+
+    def reproduce(self, contract_id: str, server: str | None) -> str:
+        """The command that re-runs exactly this contract on this server class, with the
+        same target, profile, seed and strictness."""
+        words = ["python", "-m", "conformance"]
+        for name in ("target", *_TARGET_OPTIONS, "expectations"):
+            value = getattr(self, name)
+            if value:
+                words += [f"--{name}", value]
+        if self.payloads != "any":
+            words += ["--payloads", self.payloads]
+        words += ["--contract", contract_id]
+        if server:
+            words += ["--server", server]
+        if self.strict:
+            words.append("--strict")
+        if self.profile:
+            words += ["--hypothesis-profile", self.profile]
+        if self.seed is not None:
+            words += ["--hypothesis-seed", self.seed]
+        return shlex.join(words)
