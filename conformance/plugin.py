@@ -65,6 +65,8 @@ def run_options(config: pytest.Config) -> RunOptions:
 
 def _read_options(config: pytest.Config) -> RunOptions:
     """The options, checked; Hypothesis' profile loaded. UsageError for bad usage."""
+    # Hypothesis is imported here, not at plugin import, so that pytest can still rewrite
+    # the asserts of Hypothesis' own plugin.
     from hypothesis import settings
     from hypothesis.errors import InvalidArgument
 
@@ -88,9 +90,8 @@ def _read_options(config: pytest.Config) -> RunOptions:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(id): the test checks the socketserver contract with this id")
-    # Hypothesis is imported here, not at plugin import, so that pytest can still rewrite
-    # the asserts of Hypothesis' own plugin; tryfirst, so that the profiles are registered
-    # before Hypothesis' plugin loads the one --hypothesis-profile names.
+    # tryfirst, so that the profiles are registered before Hypothesis' plugin loads the one
+    # --hypothesis-profile names.
     options = config.stash[_OPTIONS] = _read_options(config)
     use_payloads(options.payloads)
     pool = config.stash[_POOL] = _pool_for(options)
