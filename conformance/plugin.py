@@ -100,10 +100,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         return
     hello = None
-    if target.preset is None:
+    if any(getattr(options, name) for name in ("impl", "python", "prelude", "handler")):
         # The only start of the target before the tests: a module that does not import or
         # an interpreter that does not run is bad usage. (A preset that cannot run here
-        # is not: its contracts are skipped with the reason.)
+        # is not: its contracts are skipped with the reason. Without target options, the
+        # plugin, loaded by every pytest run where the kit is installed, starts nothing.)
         try:
             hello = probe(target)
         except (TargetError, HarnessError) as exc:
