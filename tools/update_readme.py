@@ -22,7 +22,7 @@ def sections() -> dict[str, str]:
     return {
         "catalog": markdown_table(catalog()),
         "baselines": baselines_table(list(presets().values()),
-                                     str(REPO / "fixtures" / "expectations")),
+                                     str(REPO / "conformance" / "baselines")),
     }
 
 
