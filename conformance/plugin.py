@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from conformance.contracts.catalog import MARKER, SHOULD, Contract
-from conformance.expectations import FAIL, Baseline, ExpectationsError, load
+from conformance.expectations import (
+    FAIL,
+    Baseline,
+    ExpectationsError,
+    load,
+    shipped_baseline,
+)
 from conformance.harness import Harness, HarnessError, ServedServer
 from conformance.harness.pool import HarnessPool
 from conformance.harness.process import is_datagram_class
@@ -30,8 +36,6 @@ from conformance.targets import Target, TargetError
 
 _POOL = pytest.StashKey[HarnessPool]()
 _BASELINE = pytest.StashKey[Baseline]()
-# The baselines the kit ships for its named targets, found wherever it is installed.
-EXPECTATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines")
 USER_PROPERTY = "conformance"
 _MESSAGE_LIMIT = 4000
 _STRICT_XPASS = "[XPASS(strict)]"
@@ -53,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "eventlet, eventlet-green, future, or one an installed package adds")
     group.addoption("--expectations", default=None, metavar="FILE",
                     help="the target's baseline of known failures (TOML); default for "
-                         "--target NAME: fixtures/expectations/NAME.toml if it exists")
+                         "--target NAME: the one the kit ships, if any")
     group.addoption("--update-expectations", action="store_true", default=False,
                     help="rewrite the expectations file from this run, keeping reasons")
     group.addoption("--handler", default=None, metavar="MODULE:CLASS",
@@ -123,8 +127,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_BASELINE] = _baseline(config, target)
     if _is_worker(config):
         return
-    results = RunResults(target=target.describe(), profile=profile)
     baseline = config.stash[_BASELINE]
+    results = RunResults(target=target.describe(), profile=profile, baseline=baseline.file())
     if config.getoption("update_expectations") and not baseline.path:
         raise pytest.UsageError("--update-expectations needs --expectations FILE or --target")
     config.pluginmanager.register(
@@ -139,14 +143,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _baseline(config: pytest.Config, target: Target) -> Baseline:
+    """The baseline this run is checked against, read and checked before any test runs:
+    ``--expectations FILE`` (relative to the invocation folder; it must exist, unless
+    --update-expectations is to write it), else the one the kit ships for ``--target``."""
     path = config.getoption("expectations")
-    if path is None:
-        if target.preset is None:
-            return Baseline("")
-        path = os.path.join(EXPECTATIONS_DIR, f"{target.preset}.toml")
-    path = os.path.join(str(config.invocation_params.dir), path)
+    update = config.getoption("update_expectations")
+    if path is not None:
+        path = os.path.join(str(config.invocation_params.dir), path)
+    elif target.preset is not None and shipped_baseline(target.preset):
+        path = shipped_baseline(target.preset)
+    elif update:
+        raise pytest.UsageError("--update-expectations needs --expectations FILE: "
+                                + (f"the kit ships no baseline for {target.preset}"
+                                   if target.preset else "there is no --target"))
+    else:
+        return Baseline("")
     try:
-        return load(path)
+        return load(path, required=not update)
     except ExpectationsError as exc:
         raise pytest.UsageError(str(exc)) from None
 

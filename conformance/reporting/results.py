@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from conformance.contracts.catalog import Contract
+from conformance.expectations import BaselineFile
 
 SCHEMA = "socketserver-conformance/results"
 SCHEMA_VERSION = 1
@@ -100,6 +101,7 @@ class RunResults:
 
     target: dict[str, Any] = field(default_factory=dict)
     profile: str | None = None
+    baseline: BaselineFile | None = None
     contracts: dict[str, ContractResult] = field(default_factory=dict)
     _cases: dict[str, Case] = field(default_factory=dict)
 
@@ -130,6 +132,7 @@ class RunResults:
                 timespec="seconds"),
             "target": self.target,
             "profile": self.profile,
+            "baseline": asdict(self.baseline) if self.baseline else None,
             "summary": self.summary(),
             "contracts": [result.to_json() for result in self.sorted_results()],
         }
