@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="check only on this server class (repeatable)")
     parser.add_argument("--expectations", default=None, metavar="FILE",
                         help="the target's baseline of known failures (TOML); default for "
-                             "--target NAME: fixtures/expectations/NAME.toml if present")
+                             "--target NAME: the one the kit ships, if any")
     parser.add_argument("--update-expectations", action="store_true",
                         help="rewrite the expectations file from this run, keeping reasons")
     parser.add_argument("--strict", action="store_true",

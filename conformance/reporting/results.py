@@ -1,7 +1,7 @@
 """The results of a run, per contract and per server class, and their JSON form.
 
 ``results.json`` is the kit's one durable output: every other report is built from it.
-Its schema is documented in the README; bump SCHEMA_VERSION on any incompatible change.
+Its schema is documented in docs/results.md; bump SCHEMA_VERSION on any incompatible change.
 """
 
 from __future__ import annotations
