@@ -2,27 +2,46 @@
 
 A listed failure is reported as ``xfailed`` and does not fail the run; a listed failure that
 passes is an unexpected pass and fails the run, so the baseline never goes stale. Entries
-may be limited to server classes, an interpreter version range and a platform::
+may be limited to server classes, an interpreter version range and a platform. A reason
+that several entries share is written once, as a named cause::
+
+    about = "found with eventlet 0.41.3 on CPython 3.11"   # optional
+
+    [causes.green-threads-starve]   # optional: a reason entries refer to by name
+    reason = "why the target differs"
+    link = "https://..."            # optional: the bug report
 
     [[expected]]
     contract = "request.udp_tuple"
     outcome = "fail"              # or "intermittent": passing and failing are both fine
     reason = "why the target differs, or why the contract does not apply"
+    # ... or, instead of reason, cause = "green-threads-starve" and, optionally,
+    # note = "what is particular to this entry" (read before the cause's reason)
     servers = ["UDPServer"]       # optional: only these server classes
     python = ">=3.6,<3.7"         # optional: only these target versions
     platform = "linux"            # optional: sys.platform prefix
     link = "https://..."          # optional: the bug report
+
+A baseline is checked when it is loaded, before any test runs: unknown tables and keys,
+contract ids the catalog does not have, server classes the contract does not run on,
+unknown causes and malformed version ranges are errors naming the file and the entry.
+The kit ships the baselines of its named targets in ``conformance/baselines/``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
+import hashlib
 import os
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from conformance.contracts.catalog import catalog
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,11 +51,27 @@ else:
 FAIL = "fail"
 INTERMITTENT = "intermittent"
 OUTCOMES = (FAIL, INTERMITTENT)
+# What a run observed of one case, as updated() reads it (see ResultsCollector).
+FAILED, PASSED, SKIPPED, ERROR = "failed", "passed", "skipped", "error"
+BASELINES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines")
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*$")
+_TOP_KEYS = ("about", "causes", "expected")
+_CAUSE_KEYS = ("reason", "link")
+_ENTRY_KEYS = ("contract", "outcome", "reason", "cause", "note", "servers", "python",
+               "platform", "link")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+# A string longer than this is written as a multi-line string, one line per ~this width.
+_WIDTH = 88
 
 
 class ExpectationsError(Exception):
     """The expectations file is malformed; the message names the file and the entry."""
+
+
+def shipped_baseline(target_name: str) -> str | None:
+    """The path of the baseline the kit ships for the named target, if it ships one."""
+    path = os.path.join(BASELINES_DIR, f"{target_name}.toml")
+    return path if os.path.isfile(path) else None
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -48,46 +83,86 @@ def version_in_range(version: str, spec: str) -> bool:
 
     Versions compare on the parts the clause gives: "==3.8" matches any 3.8.x."""
     actual = _version(version)
+    holds_all = True
+    # Every clause is parsed, so that a malformed one is an error whatever the version.
     for clause in spec.split(","):
         match = _CLAUSE.match(clause)
         if match is None:
-            raise ExpectationsError(f"python = {spec!r}: {clause!r} is not like '>=3.8'")
+            raise ExpectationsError(f"python = {spec!r}: {clause.strip()!r} is not like "
+                                    "'>=3.8' (clauses: >=, <=, ==, !=, >, < and a version, "
+                                    "comma-separated)")
         operator, wanted = match.group(1), _version(match.group(2))
         mine = actual[:len(wanted)]
         holds = {">=": mine >= wanted, "<=": mine <= wanted, "==": mine == wanted,
                  "!=": mine != wanted, ">": mine > wanted, "<": mine < wanted}[operator]
-        if not holds:
-            return False
-    return True
+        holds_all = holds_all and holds
+    return holds_all
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A reason several entries share, written once in the baseline."""
+
+    name: str
+    reason: str
+    link: str | None = None
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """One known departure of the target from one contract."""
+    """One known departure of the target from one contract.
+
+    ``reason`` is the whole explanation: the entry's own, or, for an entry that names a
+    ``cause``, its ``note`` (if any) followed by the cause's reason."""
 
     contract: str
     outcome: str
-    reason: str
+    reason: str = ""
     servers: tuple[str, ...] = ()
     python: str | None = None
     platform: str | None = None
     link: str | None = None
+    cause: Cause | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.cause is not None:
+            explained = f"{self.note} {self.cause.reason}" if self.note else self.cause.reason
+            object.__setattr__(self, "reason", explained)
+
+    def in_effect(self, python_version: str, platform: str = sys.platform) -> bool:
+        """Whether this entry's conditions cover a run on that target version and OS."""
+        return ((self.python is None or version_in_range(python_version, self.python))
+                and (self.platform is None or platform.startswith(self.platform)))
 
     def applies(self, contract_id: str, server_class: str | None, python_version: str,
                 platform: str = sys.platform) -> bool:
         """Whether this entry covers that contract, server class, target version and OS."""
         return (self.contract == contract_id
                 and (not self.servers or server_class in self.servers)
-                and (self.python is None or version_in_range(python_version, self.python))
-                and (self.platform is None or platform.startswith(self.platform)))
+                and self.in_effect(python_version, platform))
+
+
+@dataclass(frozen=True)
+class BaselineFile:
+    """Which baseline a run used: its path and the sha256 of its content as read."""
+
+    path: str
+    sha256: str
 
 
 @dataclass
 class Baseline:
-    """The expectations of one target, as read from (and written back to) its file."""
+    """The expectations of one target, as read from (and written back to) its file.
+
+    ``path`` is empty when the run has no baseline; ``sha256`` is None when the file did
+    not exist (a run with --update-expectations then creates it)."""
 
     path: str
     entries: list[Expectation] = field(default_factory=list)
+    causes: dict[str, Cause] = field(default_factory=dict)
+    about: str | None = None
+    sha256: str | None = None
 
     def find(self, contract_id: str, server_class: str | None,
              python_version: str) -> Expectation | None:
@@ -95,91 +170,262 @@ class Baseline:
         return next((entry for entry in self.entries
                      if entry.applies(contract_id, server_class, python_version)), None)
 
+    def file(self) -> BaselineFile | None:
+        """The file this baseline was read from, or None if the run read none."""
+        if not self.path or self.sha256 is None:
+            return None
+        return BaselineFile(self.path, self.sha256)
 
-def _entry(path: str, number: int, raw: dict[str, Any]) -> Expectation:
-    where = f"{path}: entry {number}"
-    unknown = set(raw) - {"contract", "outcome", "reason", "servers", "python", "platform",
-                          "link"}
-    if unknown:
-        raise ExpectationsError(f"{where}: unknown keys {sorted(unknown)}")
-    for key in ("contract", "outcome", "reason"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
+
+def _catalog_servers() -> dict[str, tuple[str, ...]]:
+    return {contract.id: contract.servers for contract in catalog()}
+
+
+def _nearest(word: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_keys(where: str, raw: Mapping[str, Any], allowed: Sequence[str],
+                what: str = "key") -> None:
+    for key in raw:
+        if key not in allowed:
+            raise ExpectationsError(f"{where}: unknown {what} {key!r}{_nearest(key, allowed)};"
+                                    f" known: {', '.join(allowed)}")
+
+
+def _text(where: str, raw: Mapping[str, Any], key: str, required: bool = False) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
             raise ExpectationsError(f"{where}: {key!r} is required")
-    if raw["outcome"] not in OUTCOMES:
-        raise ExpectationsError(f"{where}: outcome must be one of {OUTCOMES}")
-    if raw.get("python"):
-        version_in_range("3.0", raw["python"])
-    return Expectation(raw["contract"], raw["outcome"], raw["reason"].strip(),
-                       tuple(raw.get("servers", ())), raw.get("python"),
-                       raw.get("platform"), raw.get("link"))
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ExpectationsError(f"{where}: {key} must be a non-empty string")
+    return value.strip()
 
 
-def load(path: str) -> Baseline:
-    """Read a baseline; a missing file is an empty baseline."""
+def _cause(path: str, name: str, raw: Any) -> Cause:
+    where = f"{path}: [causes.{name}]"
+    if not isinstance(raw, dict):
+        raise ExpectationsError(f"{where}: must be a table with a reason")
+    _check_keys(where, raw, _CAUSE_KEYS)
+    return Cause(name, _text(where, raw, "reason", required=True) or "",
+                 _text(where, raw, "link"))
+
+
+def _entry(path: str, number: int, raw: Any, causes: Mapping[str, Cause],
+           contracts: Mapping[str, tuple[str, ...]]) -> Expectation:
+    where = f"{path}: entry {number}"
+    if not isinstance(raw, dict):
+        raise ExpectationsError(f"{where}: must be a [[expected]] table")
+    if isinstance(raw.get("contract"), str):
+        where += f" ({raw['contract']})"
+    _check_keys(where, raw, _ENTRY_KEYS)
+    contract = _text(where, raw, "contract", required=True) or ""
+    if contract not in contracts:
+        raise ExpectationsError(f"{where}: unknown contract {contract!r}"
+                                f"{_nearest(contract, sorted(contracts))}; "
+                                "see python -m conformance --list-contracts")
+    outcome = _text(where, raw, "outcome", required=True)
+    if outcome not in OUTCOMES:
+        raise ExpectationsError(f"{where}: outcome must be one of {', '.join(OUTCOMES)}, "
+                                f"not {outcome!r}")
+    reason, cause_name = _text(where, raw, "reason"), _text(where, raw, "cause")
+    note = _text(where, raw, "note")
+    if (reason is None) == (cause_name is None):
+        raise ExpectationsError(f"{where}: give either a reason or a cause")
+    if note is not None and cause_name is None:
+        raise ExpectationsError(f"{where}: a note goes with a cause; put it in the reason")
+    cause = None
+    if cause_name is not None:
+        cause = causes.get(cause_name)
+        if cause is None:
+            raise ExpectationsError(f"{where}: unknown cause {cause_name!r}"
+                                    f"{_nearest(cause_name, list(causes))}; causes: "
+                                    + (", ".join(causes) or "none"))
+    servers = raw.get("servers", [])
+    if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+        raise ExpectationsError(f"{where}: servers must be a list of server class names")
+    if "servers" in raw and not servers:
+        raise ExpectationsError(f"{where}: servers is empty; leave it out for every class")
+    for server in servers:
+        if server not in contracts[contract]:
+            raise ExpectationsError(f"{where}: {contract} does not run on {server!r}; its "
+                                    f"server classes: {', '.join(contracts[contract])}")
+    python = _text(where, raw, "python")
+    if python is not None:
+        try:
+            version_in_range("3", python)
+        except ExpectationsError as exc:
+            raise ExpectationsError(f"{where}: {exc}") from None
+    return Expectation(contract, outcome, reason or "", tuple(servers), python,
+                       _text(where, raw, "platform"), _text(where, raw, "link"), cause, note)
+
+
+def _check_overlaps(path: str, entries: list[Expectation],
+                    contracts: Mapping[str, tuple[str, ...]]) -> None:
+    # Under the same conditions, a later entry for a class an earlier one covers never
+    # applies (find() takes the first): that is a mistake, not a choice.
+    seen: dict[tuple[str, str | None, str | None], tuple[int, set[str]]] = {}
+    for number, entry in enumerate(entries, 1):
+        key = (entry.contract, entry.python, entry.platform)
+        classes = set(entry.servers or contracts[entry.contract])
+        if key in seen and seen[key][1] & classes:
+            raise ExpectationsError(
+                f"{path}: entry {number} ({entry.contract}): covers "
+                f"{', '.join(sorted(seen[key][1] & classes))} as entry {seen[key][0]} does, "
+                "under the same conditions; merge them")
+        earlier = seen.get(key, (number, set()))
+        seen[key] = (earlier[0], earlier[1] | classes)
+
+
+def loads(text: str, path: str,
+          contracts: Mapping[str, tuple[str, ...]] | None = None) -> Baseline:
+    """A baseline from TOML ``text`` read from ``path``, checked against the catalog (or
+    ``contracts``: contract ids and their server classes); ExpectationsError if malformed."""
+    known = _catalog_servers() if contracts is None else contracts
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExpectationsError(f"{path}: not TOML: {exc}") from None
+    _check_keys(path, data, _TOP_KEYS, "table or key")
+    about = _text(path, data, "about")
+    raw_causes = data.get("causes", {})
+    if not isinstance(raw_causes, dict):
+        raise ExpectationsError(f"{path}: causes must be tables, [causes.NAME]")
+    causes = {name: _cause(path, name, raw) for name, raw in raw_causes.items()}
+    raw_entries = data.get("expected", [])
+    if not isinstance(raw_entries, list):
+        raise ExpectationsError(f"{path}: expected must be [[expected]] tables")
+    entries = [_entry(path, n, raw, causes, known) for n, raw in enumerate(raw_entries, 1)]
+    _check_overlaps(path, entries, known)
+    return Baseline(path, entries, causes, about,
+                    hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def load(path: str, required: bool = False,
+         contracts: Mapping[str, tuple[str, ...]] | None = None) -> Baseline:
+    """Read and check a baseline; a missing file is an error if ``required``, else an
+    empty baseline (that --update-expectations may create)."""
     if not os.path.exists(path):
+        if required:
+            raise ExpectationsError(f"{path}: no such expectations file")
         return Baseline(path)
     try:
         with open(path, "rb") as fp:
-            data = tomllib.load(fp)
-    except tomllib.TOMLDecodeError as exc:
-        raise ExpectationsError(f"{path}: {exc}") from None
-    raw_entries = data.get("expected", [])
-    return Baseline(path, [_entry(path, n, raw) for n, raw in enumerate(raw_entries, 1)])
+            raw = fp.read()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExpectationsError(f"{path}: cannot be read: {exc}") from None
+    baseline = loads(text, path, contracts)
+    baseline.sha256 = hashlib.sha256(raw).hexdigest()
+    return baseline
 
 
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+def _escaped(value: str) -> str:
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", out)
+
+
+def _pair(key: str, value: str) -> str:
+    """``key = "value"``, as a multi-line string of wrapped lines when it is long."""
+    line = f'{key} = "{_escaped(value)}"'
+    if len(line) <= _WIDTH + 12 or value != value.strip():
+        return line
+    # A backslash ending a line joins it to the next one's first non-blank character, so
+    # the text is cut only where one space or more is followed by a word.
+    lines, current = [], ""
+    for chunk in re.split(r"(?<= )(?=\S)", _escaped(value)):
+        if current and len(current) + len(chunk) > _WIDTH:
+            lines.append(current)
+            current = ""
+        current += chunk
+    lines.append(current)
+    return f'{key} = """\\\n    ' + "\\\n    ".join(lines) + '"""'
+
+
+def _table_key(name: str) -> str:
+    return name if _BARE_KEY.match(name) else f'"{_escaped(name)}"'
 
 
 def dump(baseline: Baseline, target_name: str) -> str:
-    """The baseline as TOML text, entries sorted by contract id."""
+    """The baseline as TOML text: causes as written, entries sorted by contract id."""
     lines = [f"# Expected departures of {target_name} from the socketserver contracts.",
              "# Format: see conformance/expectations.py. Rewritten by --update-expectations,",
-             "# which keeps every reason; write one for each new entry.", ""]
+             "# which keeps every reason and cause; write one for each new entry.", ""]
+    if baseline.about:
+        lines += [_pair("about", baseline.about), ""]
+    for cause in baseline.causes.values():
+        lines.append(f"[causes.{_table_key(cause.name)}]")
+        lines.append(_pair("reason", cause.reason))
+        if cause.link:
+            lines.append(_pair("link", cause.link))
+        lines.append("")
     for entry in sorted(baseline.entries, key=lambda e: (e.contract, e.servers)):
         lines.append("[[expected]]")
-        lines.append(f"contract = {_toml_string(entry.contract)}")
-        lines.append(f"outcome = {_toml_string(entry.outcome)}")
-        lines.append(f"reason = {_toml_string(entry.reason)}")
+        lines.append(_pair("contract", entry.contract))
+        lines.append(_pair("outcome", entry.outcome))
         if entry.servers:
-            lines.append("servers = [" + ", ".join(map(_toml_string, entry.servers)) + "]")
-        for key in ("python", "platform", "link"):
+            lines.append("servers = [" + ", ".join(f'"{s}"' for s in entry.servers) + "]")
+        for key in ("python", "platform"):
             value = getattr(entry, key)
             if value:
-                lines.append(f"{key} = {_toml_string(value)}")
+                lines.append(_pair(key, value))
+        if entry.cause is not None:
+            lines.append(_pair("cause", entry.cause.name))
+            if entry.note:
+                lines.append(_pair("note", entry.note))
+        else:
+            lines.append(_pair("reason", entry.reason))
+        if entry.link:
+            lines.append(_pair("link", entry.link))
         lines.append("")
     return "\n".join(lines)
 
 
-def updated(baseline: Baseline, failing: dict[str, list[str]], passing: dict[str, list[str]],
-            python_version: str) -> Baseline:
-    """The baseline after a run: entries for contracts that failed (servers listed) are
-    added, entries that only ever passed in this run are dropped, reasons are kept.
+def updated(baseline: Baseline, observed: Mapping[tuple[str, str], str],
+            python_version: str, platform: str = sys.platform,
+            contracts: Mapping[str, tuple[str, ...]] | None = None) -> Baseline:
+    """The baseline after a run that observed these cases.
 
-    ``failing`` and ``passing`` map contract ids to the server classes with that outcome.
-    Entries whose conditions do not cover this run are kept untouched."""
+    ``observed`` maps (contract id, server class) to FAILED, PASSED, SKIPPED or ERROR for
+    every case the run checked; what the run did not select is absent and stays as it was.
+    A ``fail`` entry in effect for this run is dropped when its classes passed or were
+    skipped and one at least passed; when only some passed, it is narrowed to the others
+    (failed, errors, or not checked). ``intermittent`` entries, entries for other versions
+    or platforms, causes and every reason are kept. A failed case no entry covers gets a
+    new entry, for every class when all of the contract's classes failed (or were
+    skipped), else naming the classes that failed."""
+    servers_of = _catalog_servers() if contracts is None else contracts
     kept: list[Expectation] = []
     for entry in baseline.entries:
-        in_scope = entry.python is None or version_in_range(python_version, entry.python)
-        if not in_scope or entry.outcome == INTERMITTENT:
+        if entry.outcome == INTERMITTENT or not entry.in_effect(python_version, platform):
             kept.append(entry)
             continue
-        still_failing = [s for s in failing.get(entry.contract, [])
-                         if not entry.servers or s in entry.servers]
-        if still_failing:
-            every_server = not entry.servers and not passing.get(entry.contract)
-            kept.append(dataclasses.replace(
-                entry, servers=() if every_server else tuple(sorted(still_failing))))
-    covered = {(e.contract, s) for e in kept for s in (e.servers or failing.get(e.contract, []))}
+        listed = entry.servers or servers_of.get(entry.contract, ())
+        seen = {server: observed.get((entry.contract, server)) for server in listed}
+        if PASSED not in seen.values():
+            kept.append(entry)
+            continue
+        remaining = tuple(server for server in listed if seen[server] in (FAILED, ERROR, None))
+        if remaining:
+            kept.append(dataclasses.replace(entry, servers=remaining))
+    covered = {(entry.contract, server) for entry in kept
+               if entry.in_effect(python_version, platform)
+               for server in (entry.servers or servers_of.get(entry.contract, ()))}
     today = datetime.date.today().isoformat()
-    for contract_id, servers in sorted(failing.items()):
-        new = [s for s in servers if (contract_id, s) not in covered]
+    for contract_id in sorted({contract for contract, _ in observed}):
+        classes = servers_of.get(contract_id, ())
+        new = tuple(server for server in classes
+                    if observed.get((contract_id, server)) == FAILED
+                    and (contract_id, server) not in covered)
         if not new:
             continue
-        every_server = not passing.get(contract_id)
+        every_class = all(observed.get((contract_id, server)) in (FAILED, SKIPPED)
+                          and (contract_id, server) not in covered for server in classes)
         kept.append(Expectation(
             contract_id, FAIL,
             f"Found by --update-expectations on {today}; explain why the target differs.",
-            () if every_server else tuple(sorted(new))))
-    return Baseline(baseline.path, kept)
+            () if every_class else new))
+    return dataclasses.replace(baseline, entries=kept)

@@ -17,7 +17,13 @@ import pytest
 
 from conformance import __version__
 from conformance.contracts.catalog import MARKER, SHOULD, Contract
-from conformance.expectations import FAIL, Baseline, ExpectationsError, load
+from conformance.expectations import (
+    FAIL,
+    Baseline,
+    ExpectationsError,
+    load,
+    shipped_baseline,
+)
 from conformance.harness import Harness, HarnessError, ServedServer
 from conformance.harness.pool import HarnessPool
 from conformance.harness.process import is_datagram_class
@@ -30,7 +36,6 @@ from conformance.targets import Target, TargetError
 _POOL = pytest.StashKey[HarnessPool]()
 _BASELINE = pytest.StashKey[Baseline]()
 _OPTIONS = pytest.StashKey[RunOptions]()
-EXPECTATIONS_DIR = os.path.join("fixtures", "expectations")
 USER_PROPERTY = "conformance"
 _MESSAGE_LIMIT = 4000
 _STRICT_XPASS = "[XPASS(strict)]"
@@ -112,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     baseline = config.stash[_BASELINE]
     results = RunResults(target=target.describe(hello), profile=options.profile,
                          seed=options.seed, strict=options.strict,
-                         versions=_versions())
+                         versions=_versions(), baseline=baseline.file())
     config.pluginmanager.register(
         ResultsCollector(config, results, USER_PROPERTY,
                          baseline if options.update_expectations else None),
@@ -129,14 +134,23 @@ def _versions() -> dict[str, str]:
 
 
 def _baseline(config: pytest.Config, target: Target) -> Baseline:
+    """The baseline this run is checked against, read and checked before any test runs:
+    ``--expectations FILE`` (relative to the invocation folder; it must exist, unless
+    --update-expectations is to write it), else the one the kit ships for ``--target``."""
     path = config.getoption("expectations")
-    if path is None:
-        if target.preset is None:
-            return Baseline("")
-        path = os.path.join(EXPECTATIONS_DIR, f"{target.preset}.toml")
-    path = os.path.join(str(config.invocation_params.dir), path)
+    update = config.getoption("update_expectations")
+    if path is not None:
+        path = os.path.join(str(config.invocation_params.dir), path)
+    elif target.preset is not None and shipped_baseline(target.preset):
+        path = shipped_baseline(target.preset)
+    elif update:
+        raise pytest.UsageError("--update-expectations needs --expectations FILE: "
+                                + (f"the kit ships no baseline for {target.preset}"
+                                   if target.preset else "there is no --target"))
+    else:
+        return Baseline("")
     try:
-        return load(path)
+        return load(path, required=not update)
     except ExpectationsError as exc:
         raise pytest.UsageError(str(exc)) from None
 

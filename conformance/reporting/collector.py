@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from conformance.contracts.catalog import Contract
-from conformance.expectations import Baseline, dump, updated
+from conformance.expectations import FAILED, PASSED, Baseline, dump, updated
 from conformance.reporting.junit import write_junit
-from conformance.reporting.results import RunResults
+from conformance.reporting.results import Case, RunResults
 from conformance.reporting.terminal import verdict_lines
 
 
@@ -46,16 +46,10 @@ class ResultsCollector:
             self._update_expectations(self.baseline)
 
     def _update_expectations(self, baseline: Baseline) -> None:
-        failing: dict[str, list[str]] = {}
-        passing: dict[str, list[str]] = {}
-        for result in self.results.sorted_results():
-            for case in result.cases:
-                if case.outcome in ("failed", "xfailed") and not case.xpassed:
-                    failing.setdefault(result.contract.id, []).append(case.server)
-                elif case.outcome == "passed" or case.xpassed:
-                    passing.setdefault(result.contract.id, []).append(case.server)
+        observed = {(result.contract.id, case.server): _observed(case)
+                    for result in self.results.sorted_results() for case in result.cases}
         version = self.results.target.get("python_version") or "0"
-        new = updated(baseline, failing, passing, version)
+        new = updated(baseline, observed, version)
         os.makedirs(os.path.dirname(new.path) or ".", exist_ok=True)
         with open(new.path, "w", encoding="utf-8") as out:
             out.write(dump(new, self.results.target["name"]))
@@ -67,8 +61,19 @@ class ResultsCollector:
         for text, markup in verdict_lines(self.results):
             terminalreporter.line(text, **markup)
         terminalreporter.line(f"reports: {_shown(self.folder)}/{{results.json,junit.xml}}")
+        used = self.results.baseline
+        terminalreporter.line("baseline: " + (f"{_shown(used.path)} (sha256 {used.sha256[:12]})"
+                                              if used else "none"))
         if self.baseline is not None:
             terminalreporter.line(f"expectations rewritten: {_shown(self.baseline.path)}")
+
+
+def _observed(case: Case) -> str:
+    """What --update-expectations reads from a case: an expected failure still failed, an
+    unexpected pass passed."""
+    if case.xpassed:
+        return PASSED
+    return FAILED if case.outcome in ("failed", "xfailed") else case.outcome
 
 
 def _shown(path: str) -> str:

@@ -1,7 +1,7 @@
 """The results of a run, per contract and per server class, and their JSON form.
 
 ``results.json`` is the kit's one durable output: every other report is built from it.
-Its schema is documented in the README; bump SCHEMA_VERSION on any incompatible change.
+Its schema is documented in docs/results.md; bump SCHEMA_VERSION on any incompatible change.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from conformance.contracts.catalog import Contract
+from conformance.expectations import BaselineFile
 
 SCHEMA = "socketserver-conformance/results"
 SCHEMA_VERSION = 1
@@ -132,6 +133,7 @@ class RunResults:
     strict: bool = False
     # The kit's, pytest's, Hypothesis' and the kit's interpreter's versions.
     versions: dict[str, str] = field(default_factory=dict)
+    baseline: BaselineFile | None = None
     contracts: dict[str, ContractResult] = field(default_factory=dict)
     _cases: dict[str, Case] = field(default_factory=dict)
 
@@ -170,6 +172,7 @@ class RunResults:
             "profile": self.profile,
             "seed": self.seed,
             "strict": self.strict,
+            "baseline": asdict(self.baseline) if self.baseline else None,
             "summary": self.summary(),
             "contracts": [result.to_json(self.target.get("handler"))
                           for result in self.sorted_results()],
