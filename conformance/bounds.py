@@ -70,6 +70,11 @@ IDLE_LOOP = 1.0
 HARNESS_START = 60.0
 # Beyond the wait a request asks of it, the harness answers within this.
 HARNESS_ANSWER = 10.0
+# Told to quit, the harness exits within this before it is killed; killed, it is gone
+# within HARNESS_KILLED; its output closed, its exit status is there within HARNESS_EXIT.
+HARNESS_QUIT = 3.0
+HARNESS_KILLED = 5.0
+HARNESS_EXIT = 2.0
 # A stream client connects within this.
 CONNECT = 5.0
 

@@ -8,7 +8,6 @@ module reads the agent's events.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +28,8 @@ HANDLER_LIFECYCLE = [SETUP, HANDLE, HANDLE_RETURNED, FINISH]
 _ENDED_AT_EOF = "eof"
 _ENDED_UNSAID = "returned"
 
+# The handler uid of the server's own reports.
 SERVER = "server"
-SOCK_STREAM = int(socket.SOCK_STREAM)
-SOCK_DGRAM = int(socket.SOCK_DGRAM)
 
 
 def address(value: Any) -> Any:

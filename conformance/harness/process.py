@@ -165,7 +165,7 @@ class Harness:
                 if not chunk:
                     # Its output closed: give the exit status a moment to be collectable.
                     with contextlib.suppress(subprocess.TimeoutExpired):
-                        self._process.wait(2)
+                        self._process.wait(bounds.HARNESS_EXIT)
                     raise self._failure(f"the harness exited while answering {op!r}")
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -232,12 +232,12 @@ class Harness:
                 self._process.stdin.write(b'{"op": "quit"}\n')
                 self._process.stdin.flush()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(3)
+                self._process.wait(bounds.HARNESS_QUIT)
         # The agent leads its own process group: this reaches forked handlers too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(5)
+            self._process.wait(bounds.HARNESS_KILLED)
         for stream in (self._process.stdin, self._process.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:
