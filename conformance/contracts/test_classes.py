@@ -134,7 +134,7 @@ def test_classes_mixin_first(harness: Harness, server_class: str) -> None:
     assert mro.index(mixin) < mro.index(base), (
         f"{server_class} looks its attributes up in {_chain(mro)}: {base} comes before "
         f"{mixin}, whose methods it shadows")
-    owner = found.owners["process_request"]
+    owner = found.owner("process_request")
     assert owner in mro and mro.index(owner) < mro.index(base), (
         f"{server_class}.process_request is {owner}'s, which the lookup "
         f"({_chain(mro)}) reaches only after {base}: the mixin's is shadowed")

@@ -148,6 +148,10 @@ class ClassInspection:
     owners: dict[str, str | None] = field(default_factory=dict)
     subclass_of: dict[str, bool] = field(default_factory=dict)
 
+    def owner(self, attr: str) -> str | None:
+        """The name of the class ``attr`` is found in (asked about with ``attrs``)."""
+        return self.owners.get(attr)
+
     @classmethod
     def from_reply(cls, name: str, reply: dict[str, Any]) -> ClassInspection:
         return cls(name=name, exists=bool(reply.get("exists")),
