@@ -36,8 +36,14 @@ SERVE_LOOP_CHECK = 0.2
 # When a run of client patterns ends, its clients together finish their conversations
 # within this.
 WIND_DOWN = 10.0
+# A server method the kit calls (server_bind(), fileno(), the with statement, ...) returns
+# within this, unless the contract under test sets a bound of its own.
+SERVER_CALL = 5.0
+# Stopping a server: shutdown() and server_close() each return within this, and the
+# serve_forever() that shutdown() stops has returned within this of it.
+STOP = 5.0
 # How long a deliberately slow handler sleeps when the kit checks what waits for it
-# (server_close(), max_children); well under the 5s a server_close() may take.
+# (server_close(), max_children); well under the STOP a server_close() may take.
 SLOW_HANDLER = 1.5
 # After its handler has finished, a forked child is reaped (no zombie left) within this.
 CHILD_REAPED = 3.0
@@ -57,6 +63,20 @@ QUIET = 0.3
 LATE_CLIENT_POLL = 3.0
 # The longest the kit watches an idle serve_forever() counting its service_actions() calls.
 IDLE_LOOP = 1.0
+
+
+# The harness says hello (its interpreter started, the prelude ran, the implementation was
+# imported) within this.
+HARNESS_START = 60.0
+# Beyond the wait a request asks of it, the harness answers within this.
+HARNESS_ANSWER = 10.0
+# Told to quit, the harness exits within this before it is killed; killed, it is gone
+# within HARNESS_KILLED; its output closed, its exit status is there within HARNESS_EXIT.
+HARNESS_QUIT = 3.0
+HARNESS_KILLED = 5.0
+HARNESS_EXIT = 2.0
+# A stream client connects within this.
+CONNECT = 5.0
 
 
 def echo_timeout(total_bytes: int) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance import __version__
+from conformance import __version__, bounds
 from conformance.contracts.catalog import MARKER, SHOULD, Contract
 from conformance.expectations import (
     FAIL,
@@ -24,9 +24,16 @@ from conformance.expectations import (
     load,
     shipped_baseline,
 )
-from conformance.harness import Harness, HarnessError, ServedServer
+from conformance.harness import (
+    HandlerSpec,
+    Harness,
+    HarnessError,
+    ServedServer,
+    StopReport,
+    UserClass,
+    is_datagram_class,
+)
 from conformance.harness.pool import HarnessPool
-from conformance.harness.process import is_datagram_class
 from conformance.options import GROUP, GROUP_DESCRIPTION, OPTIONS, OptionsError, RunOptions
 from conformance.reporting.collector import ResultsCollector
 from conformance.reporting.results import RunResults
@@ -211,24 +218,25 @@ def harness(request: pytest.FixtureRequest, harness_pool: HarnessPool) -> Harnes
 def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
           server_class: str) -> Iterator[Callable[..., ServedServer]]:
     """Start ``server_class`` servers of the target: ``serve(handler, **options)`` takes
-    what Harness.start takes. Skips when the target has no such class. After the test every
-    server is shut down and closed; a shutdown() or server_close() that does not return
-    within 5s is an error."""
+    what Harness.start takes; without a handler, the reference handler (or the user's own,
+    with --handler). Skips when the target has no such class. After the test every server
+    is shut down and closed; a shutdown() or server_close() that does not return within
+    bounds.STOP is an error."""
     started: list[ServedServer] = []
 
-    def start(handler: str | dict[str, Any] | None = None, **options: Any) -> ServedServer:
+    def start(handler: HandlerSpec | None = None, **options: Any) -> ServedServer:
         harness = _applicable_harness(request, harness_pool)
         if server_class not in harness.classes:
-            pytest.skip(f"{harness_pool.target.name(harness.hello)} has no {server_class}")
+            pytest.skip(f"{harness.target_name} has no {server_class}")
         user_handler = harness_pool.target.handler
         if handler is None and user_handler:
-            handler = {"kind": "user", "class": harness_pool.target.handler_spec()}
-            handles_datagrams = harness.hello.get("user_handler") == "datagram"
+            handler = UserClass(spec=harness_pool.target.handler_spec())
+            handles_datagrams = harness.facts.user_handler_is_datagram
             if handles_datagrams != is_datagram_class(server_class):
                 pytest.skip(f"not applicable: {user_handler} is a "
                             f"{'datagram' if handles_datagrams else 'stream'} handler")
         if handler is None:
-            handler = "udp-echo" if is_datagram_class(server_class) else "echo"
+            handler = HandlerSpec.reference(server_class)
         if "Unix" in server_class:
             options.setdefault("family", "unix")
         served = harness.start(server_class, handler, **options)
@@ -257,21 +265,22 @@ class StopWarning(UserWarning):
     """A server stopped, but not quite as documented; the contract named says how."""
 
 
-def _stop_problems(report: dict[str, Any]) -> list[str]:
+def _stop_problems(report: StopReport) -> list[str]:
     """What went wrong stopping a server, as far as it stops the test.
 
     A shutdown() that never returns although serve_forever() did stop is
     lifecycle.shutdown_bound's failure, not every other contract's: it only warns."""
-    problems = [f"{call}() did not return within 5s" if report[key] == "hung"
-                else f"{call}() {report[key]}"
-                for key, call in (("shutdown", "shutdown"), ("close", "server_close"))
-                if report[key] not in ("ok", "not serving")]
-    if not report["serve_forever_exited"]:
-        problems.append("serve_forever() was still running 5s after shutdown()")
-    elif problems == ["shutdown() did not return within 5s"]:
-        warnings.warn(StopWarning("shutdown() did not return within 5s, though "
-                                  "serve_forever() stopped (see lifecycle.shutdown_bound)"),
-                      stacklevel=2)
+    hung = f"did not return within {bounds.STOP:g}s"
+    problems = []
+    if report.shutdown_failed:
+        problems.append(f"shutdown() {hung if report.shutdown_hung else report.shutdown}")
+    if not report.closed:
+        problems.append(f"server_close() {hung if report.close_hung else report.close}")
+    if not report.serve_forever_exited:
+        problems.append(f"serve_forever() was still running {bounds.STOP:g}s after shutdown()")
+    elif problems == [f"shutdown() {hung}"]:
+        warnings.warn(StopWarning(f"shutdown() {hung}, though serve_forever() stopped "
+                                  "(see lifecycle.shutdown_bound)"), stacklevel=2)
         return []
     return problems
 

@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance import bounds
 from conformance.strategies import ClientPlan
 
-CONNECT_TIMEOUT = 5.0
 # How long a client waits before trying again to connect to a Unix socket whose listen
 # backlog is full.
 _BACKLOG_RETRY = 0.01
 
 
-def connect(address: Any, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+def connect(address: Any, *, timeout: float = bounds.CONNECT) -> socket.socket:
     """A stream socket connected to ``address``: a path (Unix), or a host and port (IPv4
     or IPv6, by the host's form)."""
     if isinstance(address, str):

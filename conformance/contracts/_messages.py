@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from conformance.harness import ServerCall
+
 EXCERPT = 48
 
 
@@ -21,3 +25,13 @@ def difference(received: bytes | bytearray, expected: bytes) -> str:
     return (f"received {len(received)} of {len(expected)} expected bytes; first difference "
             f"at offset {offset}: got {excerpt(received[offset:offset + EXCERPT])}, "
             f"expected {excerpt(expected[offset:offset + EXCERPT])}")
+
+
+def calls_made(calls: Iterable[ServerCall]) -> str:
+    """Calls as "get_request, ..., finish_request (pid 123)": the pid where it changes."""
+    words, last_pid = [], None
+    for call in calls:
+        words.append(call.method + (f" (pid {call.pid})" if last_pid not in (None, call.pid)
+                                    else ""))
+        last_pid = call.pid
+    return ", ".join(words) or "nothing"

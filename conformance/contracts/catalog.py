@@ -21,13 +21,11 @@ MUST = "must"
 SHOULD = "should"
 LEVELS = (MUST, SHOULD)
 
+# The server classes contracts run on, by group; every group lives here.
 TCP_SERVERS = ("TCPServer", "ThreadingTCPServer", "ForkingTCPServer")
 UDP_SERVERS = ("UDPServer", "ThreadingUDPServer", "ForkingUDPServer")
 INET_SERVERS = TCP_SERVERS + UDP_SERVERS
-CONCURRENT_TCP_SERVERS = ("ThreadingTCPServer", "ForkingTCPServer")
-CONCURRENT_UDP_SERVERS = ("ThreadingUDPServer", "ForkingUDPServer")
-THREADING_SERVERS = ("ThreadingTCPServer", "ThreadingUDPServer")
-FORKING_SERVERS = ("ForkingTCPServer", "ForkingUDPServer")
+THREADING_INET_SERVERS = ("ThreadingTCPServer", "ThreadingUDPServer")
 UNIX_STREAM_SERVERS = ("UnixStreamServer", "ThreadingUnixStreamServer",
                        "ForkingUnixStreamServer")
 UNIX_DATAGRAM_SERVERS = ("UnixDatagramServer", "ThreadingUnixDatagramServer",
@@ -35,6 +33,12 @@ UNIX_DATAGRAM_SERVERS = ("UnixDatagramServer", "ThreadingUnixDatagramServer",
 STREAM_SERVERS = TCP_SERVERS + UNIX_STREAM_SERVERS
 DATAGRAM_SERVERS = UDP_SERVERS + UNIX_DATAGRAM_SERVERS
 ALL_SERVERS = STREAM_SERVERS + DATAGRAM_SERVERS
+# The four base servers, which handle one request at a time.
+SYNCHRONOUS_SERVERS = ("TCPServer", "UDPServer", "UnixStreamServer", "UnixDatagramServer")
+# Their Threading and Forking forms, TCP, UDP and Unix.
+CONCURRENT_SERVERS = tuple(name for name in ALL_SERVERS
+                           if name.startswith(("Threading", "Forking")))
+FORKING_SERVERS = tuple(name for name in CONCURRENT_SERVERS if name.startswith("Forking"))
 
 MARKER = "contract"
 
@@ -61,6 +65,11 @@ class Contract:
     def test_name(self) -> str:
         return "test_" + self.id.replace(".", "_")
 
+    @property
+    def module_name(self) -> str:
+        """The contract module that declares it: its id's prefix names it."""
+        return "test_" + self.id.split(".", 1)[0]
+
 
 _REGISTRY: dict[str, Contract] = {}
 
@@ -75,12 +84,14 @@ def contract(contract_id: str, *, servers: tuple[str, ...], reference: str,
              handler_side: bool = False) -> Callable[[_Test], _Test]:
     """Declare the test below as the check of contract ``contract_id``.
 
-    The test runs once per server class in ``servers`` (as its ``server_class`` parameter)
-    and its docstring's first paragraph is the contract's one-line statement. ``level`` is
-    ``must`` (stated in the documentation) or ``should`` (stdlib behaviour the
-    documentation does not state); ``since`` is the first Python version that has the
-    behaviour, so that older targets skip it as not applicable; ``handler_side`` marks
-    the contracts a user's own handler is checked against (``--handler``).
+    The test runs once per server class in ``servers`` (as its ``server_class`` parameter);
+    it is named after the id, in the module the id's prefix names (``flow.call_order`` is
+    ``test_flow_call_order`` in ``test_flow.py``); its docstring's first paragraph is the
+    contract's one-line statement. ``level`` is ``must`` (stated in the documentation) or
+    ``should`` (stdlib behaviour the documentation does not state); ``since`` is the first
+    Python version that has the behaviour, so that older targets skip it as not
+    applicable; ``handler_side`` marks the contracts a user's own handler is checked
+    against (``--handler``).
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
@@ -90,6 +101,10 @@ def contract(contract_id: str, *, servers: tuple[str, ...], reference: str,
                             since, handler_side)
         if test.__name__ != declared.test_name:
             raise ValueError(f"contract {contract_id} must be checked by {declared.test_name}")
+        module = test.__module__.rpartition(".")[2]
+        if module != declared.module_name:
+            raise ValueError(f"contract {contract_id} must be declared in "
+                             f"{declared.module_name}.py, not in {module}.py")
         if not declared.statement:
             raise ValueError(f"contract {contract_id} has no statement (docstring)")
         if _REGISTRY.setdefault(contract_id, declared) != declared:

@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
 
 import pytest
 
-from conformance.contracts.catalog import ALL_SERVERS, DOCS, contract
-from conformance.harness import Harness
+from conformance.contracts.catalog import (
+    ALL_SERVERS,
+    CONCURRENT_SERVERS,
+    DOCS,
+    SYNCHRONOUS_SERVERS,
+    contract,
+)
+from conformance.harness import ClassInspection, Harness
 
 CREATION_NOTES = DOCS + "#server-creation-notes"
-COMPOSED_SERVERS = tuple(name for name in ALL_SERVERS
-                         if name.startswith(("Threading", "Forking")))
-BASE_SERVERS = ("TCPServer", "UDPServer", "UnixStreamServer", "UnixDatagramServer")
 # The inheritance diagram: the classes each base server derives from, and those it must not.
 LINEAGE = {
     "TCPServer": (("BaseServer",), ()),
@@ -40,29 +42,29 @@ LINEAGE = {
 FORKING_UNIX_SINCE = (3, 12)
 
 
-def _chain(mro: list[str]) -> str:
+def _chain(mro: tuple[str, ...]) -> str:
     return " -> ".join(mro)
 
 
 def _excuse(server_class: str, harness: Harness) -> str | None:
     """Why this platform, or the target's Python version, need not have ``server_class``."""
-    version = tuple(int(part) for part in harness.hello["python_version"].split(".")[:2])
+    version = harness.facts.version
     if "Unix" in server_class and not hasattr(socket, "AF_UNIX"):
         return "this platform has no Unix domain sockets"
     if server_class.startswith("Forking") and not hasattr(os, "fork"):
         return "this platform has no os.fork()"
     if server_class.startswith("ForkingUnix") and version < FORKING_UNIX_SINCE:
         return (f"new in Python {'.'.join(map(str, FORKING_UNIX_SINCE))}, the target runs "
-                f"{harness.hello['python_version']}")
+                f"{harness.facts.python_version}")
     return None
 
 
 def _inspect_existing(harness: Harness, server_class: str,
-                      attrs: tuple[str, ...] = ()) -> dict[str, Any]:
+                      attrs: tuple[str, ...] = ()) -> ClassInspection:
     """The target's ``server_class``; skips when it has none (classes.exist judges that)."""
     found = harness.inspect(server_class, attrs=attrs)
-    if not found["exists"]:
-        pytest.skip(f"{harness.target.name(harness.hello)} has no {server_class}")
+    if not found.exists:
+        pytest.skip(f"{harness.target_name} has no {server_class}")
     return found
 
 
@@ -77,22 +79,22 @@ def test_classes_exist(harness: Harness, server_class: str) -> None:
     missing; when it is there, it must be a server class all the same."""
     found = harness.inspect(server_class)
     excuse = _excuse(server_class, harness)
-    if not found["exists"] and excuse:
+    if not found.exists and excuse:
         pytest.skip(f"not applicable: {excuse}")
     # "There are four basic concrete server classes"; the Threading and Forking forms "are
     # pre-defined using the mix-in classes"
-    assert found["exists"], f"the module has no {server_class}"
-    assert "BaseServer" in found["mro"], (
+    assert found.exists, f"the module has no {server_class}"
+    assert "BaseServer" in found.mro, (
         f"{server_class} is not a server class: its classes, in lookup order, are "
-        f"{_chain(found['mro'])}, without BaseServer")
+        f"{_chain(found.mro)}, without BaseServer")
 
 
-@contract("classes.hierarchy", servers=BASE_SERVERS, reference=CREATION_NOTES)
+@contract("classes.hierarchy", servers=SYNCHRONOUS_SERVERS, reference=CREATION_NOTES)
 def test_classes_hierarchy(harness: Harness, server_class: str) -> None:
     """The four base servers follow the documented inheritance diagram: TCPServer derives
     from BaseServer, UDPServer and UnixStreamServer from TCPServer, and UnixDatagramServer
     from UDPServer, not from UnixStreamServer."""
-    mro = _inspect_existing(harness, server_class)["mro"]
+    mro = _inspect_existing(harness, server_class).mro
     ancestors, strangers = LINEAGE[server_class]
     missing = [name for name in ancestors if name not in mro[1:]]
     # "There are five classes in an inheritance diagram"
@@ -112,7 +114,7 @@ def _composition(server_class: str) -> tuple[str, str]:
     return prefix + "MixIn", server_class[len(prefix):]
 
 
-@contract("classes.mixin_first", servers=COMPOSED_SERVERS,
+@contract("classes.mixin_first", servers=CONCURRENT_SERVERS,
           reference=DOCS + "#socketserver.ThreadingMixIn")
 def test_classes_mixin_first(harness: Harness, server_class: str) -> None:
     """A pre-defined Threading or Forking server puts its mixin first: ThreadingTCPServer
@@ -124,7 +126,7 @@ def test_classes_mixin_first(harness: Harness, server_class: str) -> None:
     lookup finds it before the base server's."""
     mixin, base = _composition(server_class)
     found = _inspect_existing(harness, server_class, attrs=("process_request",))
-    mro = found["mro"]
+    mro = found.mro
     assert mixin in mro and base in mro, (
         f"{server_class} does not derive from both {mixin} and {base}: its classes, in "
         f"lookup order, are {_chain(mro)}")
@@ -132,7 +134,7 @@ def test_classes_mixin_first(harness: Harness, server_class: str) -> None:
     assert mro.index(mixin) < mro.index(base), (
         f"{server_class} looks its attributes up in {_chain(mro)}: {base} comes before "
         f"{mixin}, whose methods it shadows")
-    owner = found["owners"]["process_request"]
+    owner = found.owner("process_request")
     assert owner in mro and mro.index(owner) < mro.index(base), (
         f"{server_class}.process_request is {owner}'s, which the lookup "
         f"({_chain(mro)}) reaches only after {base}: the mixin's is shadowed")

@@ -21,10 +21,15 @@ from hypothesis import strategies as st
 from conformance import bounds
 from conformance.clients import datagram, round_trip, stream
 from conformance.contracts._messages import difference, excerpt
-from conformance.contracts.catalog import ALL_SERVERS, DOCS, contract
-from conformance.harness import ServedServer
-from conformance.harness.observations import Handler
-from conformance.harness.process import is_datagram_class
+from conformance.contracts.catalog import CONCURRENT_SERVERS, DOCS, FORKING_SERVERS, contract
+from conformance.harness import (
+    MARK_ATTRIBUTE,
+    DatagramEcho,
+    Handler,
+    HandlerSpec,
+    ServedServer,
+    is_datagram_class,
+)
 from conformance.profiles import for_slow_scenarios
 from conformance.strategies import (
     KIB,
@@ -35,9 +40,6 @@ from conformance.strategies import (
     payloads,
 )
 
-CONCURRENT_SERVERS = tuple(name for name in ALL_SERVERS
-                           if name.startswith(("Threading", "Forking")))
-FORKING_SERVERS = tuple(name for name in ALL_SERVERS if name.startswith("Forking"))
 # Others connect while one client stalls: keep the burst within the listen backlog of 5.
 MAX_OTHERS = 3
 # The handler sleeps over datagrams that start with this, and only over those.
@@ -54,8 +56,8 @@ def test_concurrency_stalled_client(serve: Callable[..., ServedServer],
     the stalled client still receives its full echo when it resumes after a second or more
     of silence, and the slow datagram still gets its reply."""
     if is_datagram_class(server_class):
-        _check_slow_datagram_handler(serve({"kind": "udp-echo", "sleep": bounds.STALL,
-                                            "sleep_prefix": SLOW_PREFIX.decode("ascii")}))
+        _check_slow_datagram_handler(serve(DatagramEcho(sleep=bounds.STALL,
+                                                        sleep_prefix=SLOW_PREFIX)))
     else:
         _check_stalled_stream_client(serve())
 
@@ -116,16 +118,15 @@ def _check_slow_datagram_handler(server: ServedServer) -> None:
                                         timeout=bounds.STALL + bounds.DATAGRAM_REPLY)
         handlers = server.take_handlers(len(sent), until="finish",
                                         timeout=bounds.HANDLER_REPORT)
-        assert len(handlers) == len(sent) and all(h.has("finish") for h in handlers), (
-            f"of {len(sent)} datagrams, {sum(h.has('finish') for h in handlers)} were "
+        assert len(handlers) == len(sent) and all(h.finished for h in handlers), (
+            f"of {len(sent)} datagrams, {sum(h.finished for h in handlers)} were "
             f"handled within {bounds.STALL + bounds.HANDLER_REPORT:g}s")
         slow_handler = next((h for h in handlers if _starts(h, SLOW_PREFIX)), None)
         assert slow_handler is not None, "no handler received the slow datagram"
-        slow_returned = slow_handler.first("handle-returned")["time"]
+        slow_returned = slow_handler.handle_return.time
         # "a separate process or thread to handle each request"
         held_up = [h for h in handlers
-                   if h is not slow_handler and h.first("handle-returned")["time"]
-                   > slow_returned]
+                   if h is not slow_handler and h.handle_return.time > slow_returned]
         assert not held_up, (
             f"while the handler of datagram {slow_at + 1} of {len(sent)} slept "
             f"{bounds.STALL:g}s, {len(held_up)} other datagram(s) were handled only after "
@@ -156,8 +157,7 @@ def test_concurrency_fork_isolation(serve: Callable[..., ServedServer],
     A server that does not hand requests off at all, and handles them in its own loop, is
     concurrency.stalled_client's failure, not this contract's: its handler's changes are
     the parent's own."""
-    kind = "udp-echo" if is_datagram_class(server_class) else "echo"
-    server = serve({"kind": kind, "mark_server": True})
+    server = serve(HandlerSpec.reference(server_class, marks_server=True))
 
     @example(payload=b"hello")
     @given(payload=payloads(max_size=1024))
@@ -168,12 +168,12 @@ def test_concurrency_fork_isolation(serve: Callable[..., ServedServer],
         handler = handlers[0]
         if _not_handed_off(server, handler):
             return
-        mark = server.state("conformance_mark")["attrs"]["conformance_mark"]
-        parent = server.harness.hello["pid"]
+        mark = server.marked_by()
+        parent = server.harness.facts.pid
         # "the modifications in the child process would never reach the initial state kept
         # in the parent process"
         assert mark is None, (
-            f"the handler ran in {handler.ran_in} and set self.server.conformance_mark; "
+            f"the handler ran in {handler.ran_in} and set self.server.{MARK_ATTRIBUTE}; "
             f"the server in the parent process (pid {parent}) now has it too: the request "
             "was not handled in a child process")
 
@@ -183,5 +183,6 @@ def test_concurrency_fork_isolation(serve: Callable[..., ServedServer],
 def _not_handed_off(server: ServedServer, handler: Handler) -> bool:
     """Whether the handler ran in the very thread of the very process that called
     process_request(): the server's own loop, which handed nothing off."""
-    return any(call["method"] == "process_request" and call["pid"] == handler.setup["pid"]
-               and call["thread"] == handler.setup["thread"] for call in server.calls())
+    setup = handler.setup
+    return any(call.method == "process_request" and call.pid == setup.pid
+               and call.thread == setup.thread for call in server.calls())

@@ -20,11 +20,8 @@ from hypothesis import example, given
 from conformance import bounds
 from conformance.clients import stream
 from conformance.contracts.catalog import DOCS, STREAM_SERVERS, contract
-from conformance.harness import ServedServer
-from conformance.harness.observations import address
+from conformance.harness import HANDLER_LIFECYCLE, ServedServer
 from conformance.strategies import KIB, ClientPlan, WritePattern, client_plans
-
-LIFECYCLE = ["setup", "handle", "handle-returned", "finish"]
 
 
 @contract("eof.ends_handler", servers=STREAM_SERVERS,
@@ -48,13 +45,13 @@ def test_eof_ends_handler(server: ServedServer) -> None:
         extra = server.untaken()
         assert not extra, f"one connection made {1 + len(extra)} handler instances, not one"
         handler = handlers[0]
-        assert handler.kinds == LIFECYCLE, (
-            f"the handler went through {handler.kinds}, not {LIFECYCLE}")
-        ended_by = handler.first("handle-returned")["ended_by"]
+        assert handler.steps == HANDLER_LIFECYCLE, (
+            f"the handler went through {handler.steps}, not {HANDLER_LIFECYCLE}")
+        returned = handler.handle_return
         # A user's handler (--handler) only says that handle() returned; the reference
         # handler also says why.
-        assert ended_by in ("eof", "returned"), (
-            f"handle() ended by {ended_by}, not by recv() returning b''")
+        assert returned.ended_at_eof is not False, (
+            f"handle() ended by {returned.ended_by}, not by recv() returning b''")
         deadline = time.monotonic() + bounds.HANDLER_EXIT
         while server.running([handler]) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -77,5 +74,4 @@ def _held(server: ServedServer) -> list[Any]:
     """The connections the server's process still holds: its sockets, the listening one
     aside, whose own address is the server's (an accepted connection has the address it
     was accepted on, whatever state it is in; the contract makes one at a time)."""
-    return [name for name in server.state()["stream_connections"]
-            if address(name) == server.address]
+    return [name for name in server.state().stream_connections if name == server.address]

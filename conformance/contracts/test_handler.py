@@ -52,8 +52,8 @@ def test_handler_server(server: ServedServer) -> None:
         handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
         assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
         # "and the server instance as self.server"
-        assert handlers[0].setup.get("server_is_server"), (
-            f"self.server is a {handlers[0].setup.get('server_type')} that is not the "
+        assert handlers[0].setup.server_is_server, (
+            f"self.server is a {handlers[0].setup.server_type} that is not the "
             f"{server.server_class} serving the request")
 
     check()

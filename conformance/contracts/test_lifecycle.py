@@ -22,28 +22,25 @@ server's port) run once per server class: a server is started per test, never pe
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import bounds
-from conformance.clients import datagram, round_trip, stream
+from conformance.clients import all_waiting, datagram, round_trip, stream
 from conformance.contracts.catalog import (
     ALL_SERVERS,
     DOCS,
     INET_SERVERS,
     TCP_SERVERS,
-    THREADING_SERVERS,
+    THREADING_INET_SERVERS,
     contract,
 )
-from conformance.harness import HarnessError, ServedServer
-from conformance.harness.observations import address
-from conformance.harness.process import is_datagram_class
+from conformance.harness import HandlerSpec, HarnessError, Idle, ServedServer, ServerCall
 from conformance.profiles import for_slow_scenarios
 from conformance.strategies import KIB, ascii_payloads
 
@@ -75,19 +72,6 @@ TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FI
               "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
 
 
-def _reference_kind(server_class: str) -> str:
-    return "udp-echo" if is_datagram_class(server_class) else "echo"
-
-
-def _describe(outcome: dict[str, Any], bound: float) -> str:
-    """What a bounded call did, in words."""
-    if outcome["result"] == "hung":
-        return f"did not return within {bound:g}s"
-    if outcome["result"] == "raised":
-        return f"raised {outcome.get('error')}"
-    return f"returned after {outcome['elapsed']:.2f}s"
-
-
 def _serve_forever_call(poll_interval: float | None) -> str:
     return "serve_forever()" if poll_interval is None else f"serve_forever({poll_interval:.3f})"
 
@@ -96,12 +80,12 @@ def _serve_in_background(server: ServedServer, poll_interval: float | None) -> i
     """Start serve_forever(poll_interval) in the harness (None: with no argument) and wait
     until its loop has gone round once (service_actions() was called): from then on it is
     polling. Returns the task to join."""
-    before = server.state()["service_actions"]
+    before = server.state().service_actions_calls
     args = () if poll_interval is None else (poll_interval,)
     loop = server.call_in_background("serve_forever", *args)
     bound = (DEFAULT_POLL if poll_interval is None else poll_interval) + bounds.LOOP_SLACK
     deadline = time.monotonic() + bound
-    while server.state()["service_actions"] == before:
+    while server.state().service_actions_calls == before:
         assert time.monotonic() < deadline, (
             f"{_serve_forever_call(poll_interval)} did not go round its loop (call "
             f"service_actions()) within {bound:.2f}s")
@@ -113,38 +97,18 @@ def _stop(server: ServedServer, loop: int) -> None:
     """shutdown(), then wait for the serve_forever() task to return. Whether shutdown()
     itself returns in time is lifecycle.shutdown_bound's business, not the caller's."""
     server.call_in_background("shutdown")
-    bound = 5 + bounds.LOOP_SLACK
+    bound = bounds.STOP + bounds.LOOP_SLACK
     ended = server.join(loop, timeout=bound)
-    assert ended["result"] == "ok", (
-        f"stopping serve_forever(): it {_describe(ended, bound)} after shutdown() was called")
+    assert ended.returned, (
+        f"stopping serve_forever(): it {ended.describe(bound)} after shutdown() was called")
 
 
-def _target(where: Any) -> Any:
-    return where if isinstance(where, str) else tuple(where)
-
-
-@contextlib.contextmanager
-def _requests_sent(server: ServedServer, payloads: list[bytes]) -> Iterator[None]:
-    """One client per payload, each having sent it (a datagram; or one write and a
-    half-close), kept open and unread until the block ends."""
-    with contextlib.ExitStack() as clients:
-        for payload in payloads:
-            if server.is_datagram:
-                sock = clients.enter_context(datagram.client_socket(server.address))
-                sock.sendto(payload, _target(server.address))
-            else:
-                sock = clients.enter_context(stream.connect(server.address))
-                sock.sendall(payload)
-                sock.shutdown(socket.SHUT_WR)
-        yield
-
-
-def _calls_of(server: ServedServer, since: int, method: str) -> list[dict[str, Any]]:
+def _calls_of(server: ServedServer, since: int, method: str) -> list[ServerCall]:
     """The calls of ``method`` reported since call number ``since``, once there is one or
     QUIET has passed."""
     deadline = time.monotonic() + bounds.QUIET
     while True:
-        calls = [call for call in server.calls()[since:] if call["method"] == method]
+        calls = [call for call in server.calls()[since:] if call.method == method]
         if calls or time.monotonic() >= deadline:
             return calls
         server.poll(0.05)
@@ -170,14 +134,14 @@ def test_lifecycle_shutdown_bound(serve: Callable[..., ServedServer], server_cla
         stopped = server.call("shutdown", timeout=bound + bounds.LOOP_SLACK)
         # "Poll for shutdown every poll_interval seconds." / shutdown(): "Tell the
         # serve_forever() loop to stop and wait until it does."
-        assert stopped["result"] == "ok" and stopped["elapsed"] <= bound, (
+        assert stopped.returned and stopped.elapsed <= bound, (
             f"with poll_interval = {poll_interval:.3f}, shutdown() "
-            f"{_describe(stopped, bound + bounds.LOOP_SLACK)}; it must return within "
+            f"{stopped.describe(bound + bounds.LOOP_SLACK)}; it must return within "
             f"{bound:.2f}s (poll_interval plus {bounds.SHUTDOWN_SLACK:g}s)")
         ended = server.join(loop, timeout=bounds.LOOP_SLACK)
-        assert ended["result"] == "ok", (
+        assert ended.returned, (
             f"shutdown() returned, but serve_forever() "
-            f"{_describe(ended, bounds.LOOP_SLACK)} after that")
+            f"{ended.describe(bounds.LOOP_SLACK)} after that")
 
     check()
 
@@ -216,17 +180,17 @@ def test_lifecycle_no_request_after_shutdown(serve: Callable[..., ServedServer],
         since = len(server.calls())
         stopping = server.call_in_background("shutdown")
         time.sleep(delay)
-        with _requests_sent(server, late):
+        with all_waiting(server.address, late, is_datagram=server.is_datagram):
             bound = bounds.LATE_CLIENT_POLL + bounds.LOOP_SLACK
             stopped = server.join(stopping, timeout=bound)
-            assert stopped["result"] == "ok", f"shutdown() {_describe(stopped, bound)}"
+            assert stopped.returned, f"shutdown() {stopped.describe(bound)}"
             ended = server.join(loop, timeout=bounds.LOOP_SLACK)
-            assert ended["result"] == "ok", (
+            assert ended.returned, (
                 f"shutdown() returned, but serve_forever() "
-                f"{_describe(ended, bounds.LOOP_SLACK)} after that")
+                f"{ended.describe(bounds.LOOP_SLACK)} after that")
             time.sleep(bounds.QUIET)
-            handled = [call["method"] for call in server.calls()[since:]
-                       if call["method"] in ("get_request", "process_request")]
+            handled = [call.method for call in server.calls()[since:]
+                       if call.method in ("get_request", "process_request")]
             started = server.untaken()
             # "Handle requests until an explicit shutdown() request."
             assert not handled and not started, (
@@ -239,7 +203,8 @@ def test_lifecycle_no_request_after_shutdown(serve: Callable[..., ServedServer],
     check()
 
 
-@contract("lifecycle.shutdown_in_handler", servers=THREADING_SERVERS, reference=SHUTDOWN_DOC)
+@contract("lifecycle.shutdown_in_handler", servers=THREADING_INET_SERVERS,
+          reference=SHUTDOWN_DOC)
 def test_lifecycle_shutdown_in_handler(serve: Callable[..., ServedServer],
                                        server_class: str) -> None:
     """On a threading server, a handler may call shutdown(): it runs in a thread of its
@@ -248,28 +213,27 @@ def test_lifecycle_shutdown_in_handler(serve: Callable[..., ServedServer],
     The handler calls shutdown() on the server the kit started, not through self.server
     (handler.server checks that one), then answers its request as the reference handler
     does."""
-    server = serve({"kind": _reference_kind(server_class), "shutdown_server": "started"},
-                   serve=False)
+    server = serve(HandlerSpec.reference(server_class, shuts_down_server=True), serve=False)
 
     @example(payload=b"hello", poll_interval=POLL)
     @given(payload=ascii_payloads(max_size=KIB), poll_interval=st.floats(MIN_POLL, MAX_POLL))
     def check(payload: bytes, poll_interval: float) -> None:
         loop = server.call_in_background("serve_forever", poll_interval)
-        with _requests_sent(server, [payload]):
+        with all_waiting(server.address, [payload], is_datagram=server.is_datagram):
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
             assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
             handler = handlers[0]
             # "shutdown() must be called while serve_forever() is running in a different
             # thread otherwise it will deadlock."
-            assert handler.has("shutdown-returned"), (
+            assert handler.shutdown_returned, (
                 f"the handler ({handler.ran_in}) called shutdown(), which "
-                + (f"raised {handler.first('handle-raised')['error']}"
-                   if handler.has("handle-raised")
+                + (f"raised {handler.handle_error.error}"
+                   if handler.handle_raised
                    else f"had not returned {bounds.HANDLER_REPORT:g}s later"))
             ended = server.join(loop, timeout=bounds.LOOP_SLACK)
-            assert ended["result"] == "ok", (
+            assert ended.returned, (
                 f"the handler's shutdown() returned, but serve_forever() "
-                f"{_describe(ended, bounds.LOOP_SLACK)} after that")
+                f"{ended.describe(bounds.LOOP_SLACK)} after that")
 
     check()
 
@@ -308,15 +272,14 @@ def test_lifecycle_server_close(serve: Callable[..., ServedServer], server_class
     path, and a UDP port can be bound anew)."""
     server = serve(serve=False)
     opened = server.state()
-    assert opened.get("socket_fileno", -1) >= 0, (
-        f"the new server's socket is not open: {opened.get('socket_error')}")
+    assert opened.socket_open, f"the new server's socket is not open: {opened.socket_error}"
     closed = server.call("server_close")
-    assert closed["result"] == "ok", f"server_close() {_describe(closed, 5)}"
+    assert closed.returned, f"server_close() {closed.describe(bounds.SERVER_CALL)}"
     after = server.state()
     # "Finally, call server_close() to close the socket"
-    assert after.get("socket_fileno") == -1, (
+    assert after.socket_fileno == -1, (
         f"after server_close(), the server's socket is still open, as file descriptor "
-        f"{after.get('socket_fileno')}")
+        f"{after.socket_fileno}")
     still = _still_served(server.address, server.is_datagram)
     assert still is None, f"after server_close(), {still}"
 
@@ -332,18 +295,18 @@ def test_lifecycle_context_manager(serve: Callable[..., ServedServer],
     loop = _serve_in_background(server, POLL)
     since = len(server.calls())
     used = server.run_with_statement()
-    assert used["result"] == "ok", f"`with server: pass` {_describe(used, 5)}"
+    assert used.returned, f"`with server: pass` {used.describe(bounds.SERVER_CALL)}"
     # The documentation's example: "with socketserver.TCPServer((HOST, PORT),
     # MyTCPHandler) as server:"
-    assert used["value"] is True, "`with server as s`: s is not the server itself"
+    assert used.value is True, "`with server as s`: s is not the server itself"
     closes = _calls_of(server, since, "server_close")
     # "Exiting the context manager is equivalent to calling server_close()."
     assert len(closes) == 1, (
         f"leaving the with block called server_close() {len(closes)} times, not once")
     running = server.join(loop, timeout=bounds.QUIET)
-    assert running["result"] == "hung", (
+    assert running.hung, (
         f"leaving the with block ended the serve_forever() running in another thread (it "
-        f"{_describe(running, bounds.QUIET)}): it must only call server_close()")
+        f"{running.describe(bounds.QUIET)}): it must only call server_close()")
     _stop(server, loop)
 
 
@@ -364,35 +327,36 @@ def test_lifecycle_bind_and_activate(serve: Callable[..., ServedServer],
     socket's file descriptor, and the server then serves at server_address."""
     server = serve(serve=False, bind_and_activate=False)
     created = server.state()
-    unbound = address(created.get("sockname"))
+    unbound = created.sockname
     # "If bind_and_activate is true, the constructor automatically attempts to invoke
     # server_bind() and server_activate()" (and only then)
-    assert not _bound(unbound) and not created.get("listening"), (
+    assert not _bound(unbound) and not created.listening, (
         f"with bind_and_activate=False, the constructor left the socket bound to "
-        f"{unbound!r}" + (", listening" if created.get("listening") else ""))
+        f"{unbound!r}" + (", listening" if created.listening else ""))
     binding = server.call("server_bind")
-    assert binding["result"] == "ok", f"server_bind() {_describe(binding, 5)}"
+    assert binding.returned, f"server_bind() {binding.describe(bounds.SERVER_CALL)}"
     after_bind = server.state()
-    sockname = address(after_bind.get("sockname"))
+    sockname = after_bind.sockname
     # server_bind(): "Called by the server's constructor to bind the socket to the desired
     # address."
     assert _bound(sockname), f"after server_bind(), the socket's address is {sockname!r}"
     # server_address: "The address on which the server is listening."
-    assert address(after_bind["server_address"]) == sockname, (
-        f"after server_bind(), server_address is {after_bind['server_address']!r}, but the "
+    assert after_bind.server_address == sockname, (
+        f"after server_bind(), server_address is {after_bind.server_address!r}, but the "
         f"socket is bound to {sockname!r}")
     activation = server.call("server_activate")
-    assert activation["result"] == "ok", f"server_activate() {_describe(activation, 5)}"
+    assert activation.returned, (
+        f"server_activate() {activation.describe(bounds.SERVER_CALL)}")
     active = server.state()
     # "The default behavior for a TCP server just invokes listen() on the server's socket."
-    assert server.is_datagram or active.get("listening"), (
+    assert server.is_datagram or active.listening, (
         "after server_activate(), the stream socket is not listening")
     fileno = server.call("fileno")
     # fileno(): "Return an integer file descriptor for the socket on which the server is
     # listening."
-    assert fileno["result"] == "ok" and fileno.get("value") == active.get("socket_fileno"), (
-        f"fileno() {_describe(fileno, 5)} with {fileno.get('value')!r}, but the socket's "
-        f"file descriptor is {active.get('socket_fileno')}")
+    assert fileno.returned and fileno.value == active.socket_fileno, (
+        f"fileno() {fileno.describe(bounds.SERVER_CALL)} with {fileno.value!r}, but the "
+        f"socket's file descriptor is {active.socket_fileno}")
     loop = _serve_in_background(server, POLL)
     round_trip(sockname, b"hello", is_datagram=server.is_datagram)
     assert server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT), (
@@ -423,17 +387,17 @@ def test_lifecycle_reuse_address(serve: Callable[..., ServedServer], server_clas
     The closed server's handler returns at once, so the server closes the connection first
     and its end lingers in TIME_WAIT; on Linux, binding that port again then takes
     SO_REUSEADDR on both servers' sockets."""
-    default = serve(serve=False).state("allow_reuse_address")["attrs"]["allow_reuse_address"]
+    default = serve(serve=False).attribute("allow_reuse_address")
     # "This defaults to False"
     assert default is False, f"allow_reuse_address is {default!r} by default, not False"
     reuse = {"allow_reuse_address": True}
-    closed = serve("idle", attrs=reuse)
+    closed = serve(Idle(), attrs=reuse)
     port = closed.address[1]
     with stream.connect(closed.address) as client:
         # The server's EOF, then the client's close: the server's end goes to TIME_WAIT.
         stream.recv_exactly(client, 1, timeout=bounds.EOF)
     stopped = closed.stop()
-    assert stopped["close"] == "ok", f"server_close() of the first server: {stopped['close']}"
+    assert stopped.closed, f"server_close() of the first server: {stopped.close}"
     lingering = ", ".join(_tcp_states(port)) or "none"
     refusal = None
     try:
@@ -454,7 +418,7 @@ def test_lifecycle_reuse_address(serve: Callable[..., ServedServer], server_clas
 def test_lifecycle_reuse_port(serve: Callable[..., ServedServer], server_class: str) -> None:
     """allow_reuse_port defaults to False; set to True, it lets a second server that also
     sets it bind the port of a first one that is still open (SO_REUSEPORT)."""
-    default = serve(serve=False).state("allow_reuse_port")["attrs"]["allow_reuse_port"]
+    default = serve(serve=False).attribute("allow_reuse_port")
     # "This defaults to False"
     assert default is False, f"allow_reuse_port is {default!r} by default, not False"
     reuse = {"allow_reuse_port": True}
@@ -483,15 +447,15 @@ def test_lifecycle_handle_request(serve: Callable[..., ServedServer],
     @example(sent=[b"one", b"two"])
     @given(sent=st.lists(ascii_payloads(max_size=KIB), min_size=1, max_size=MAX_WAITING))
     def check(sent: list[bytes]) -> None:
-        with _requests_sent(server, sent):
+        with all_waiting(server.address, sent, is_datagram=server.is_datagram):
             for number in range(1, len(sent) + 1):
                 waiting = f"with {len(sent) - number + 1} request(s) waiting"
                 outcome = server.call("handle_request", timeout=bounds.HANDLER_REPORT)
-                assert outcome["result"] == "ok", (
-                    f"{waiting}, handle_request() {_describe(outcome, bounds.HANDLER_REPORT)}")
+                assert outcome.returned, (
+                    f"{waiting}, handle_request() {outcome.describe(bounds.HANDLER_REPORT)}")
                 handled = server.take_handlers(1, until="finish",
                                                timeout=bounds.HANDLER_REPORT)
-                assert handled and handled[0].has("finish"), (
+                assert handled and handled[0].finished, (
                     f"{waiting}, handle_request() ran no handler to its end within "
                     f"{bounds.HANDLER_REPORT:g}s")
                 if number == 1 and len(sent) > 1:
@@ -524,12 +488,12 @@ def test_lifecycle_handle_timeout(serve: Callable[..., ServedServer],
         outcome = server.call("handle_request", timeout=bound)
         # "If no request is received within timeout seconds, handle_timeout() will be
         # called and handle_request() will return."
-        assert outcome["result"] == "ok", (
+        assert outcome.returned, (
             f"with timeout = {timeout:.3f} and no request, handle_request() "
-            f"{_describe(outcome, bound)}")
-        assert outcome["elapsed"] >= timeout - bounds.TIMEOUT_SLACK, (
+            f"{outcome.describe(bound)}")
+        assert outcome.elapsed >= timeout - bounds.TIMEOUT_SLACK, (
             f"with timeout = {timeout:.3f} and no request, handle_request() returned after "
-            f"{outcome['elapsed']:.3f}s, before the timeout")
+            f"{outcome.elapsed:.3f}s, before the timeout")
         timeouts = _calls_of(server, since, "handle_timeout")
         assert len(timeouts) == 1, (
             f"with timeout = {timeout:.3f} and no request, handle_request() called "
@@ -556,11 +520,11 @@ def test_lifecycle_serve_forever_timeout(serve: Callable[..., ServedServer],
         window = timeout + poll_interval + bounds.QUIET
         running = server.join(loop, timeout=window)
         # "Ignores the timeout attribute."
-        assert running["result"] == "hung", (
+        assert running.hung, (
             f"with timeout = {timeout:.3f}, serve_forever({poll_interval:.3f}) "
-            f"{_describe(running, window)}, without shutdown()")
+            f"{running.describe(window)}, without shutdown()")
         timeouts = [call for call in server.calls()[since:]
-                    if call["method"] == "handle_timeout"]
+                    if call.method == "handle_timeout"]
         _stop(server, loop)
         assert not timeouts, (
             f"with timeout = {timeout:.3f}, serve_forever({poll_interval:.3f}) called "
@@ -586,10 +550,10 @@ def test_lifecycle_service_actions(serve: Callable[..., ServedServer],
         interval = DEFAULT_POLL if poll_interval is None else poll_interval
         window = min(bounds.IDLE_LOOP, max(bounds.IDLE_LOOP / 2, IDLE_POLLS * interval))
         loop = _serve_in_background(server, poll_interval)
-        first = server.state()["service_actions"]
+        first = server.state().service_actions_calls
         started = time.monotonic()
         time.sleep(window)
-        calls = server.state()["service_actions"] - first
+        calls = server.state().service_actions_calls - first
         watched = time.monotonic() - started
         expected = watched / interval
         _stop(server, loop)

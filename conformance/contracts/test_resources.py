@@ -18,26 +18,27 @@ sleeps, so that "waits" and "does not wait" are told apart by seconds, not milli
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import bounds
-from conformance.clients import datagram, round_trip, stream
-from conformance.contracts.catalog import ALL_SERVERS, DOCS, SHOULD, SOURCE, contract
-from conformance.harness import ServedServer
-from conformance.harness.observations import Handler
-from conformance.harness.process import is_datagram_class
+from conformance.clients import datagram, round_trip, stream, waiting
+from conformance.contracts.catalog import (
+    CONCURRENT_SERVERS,
+    DOCS,
+    FORKING_SERVERS,
+    SHOULD,
+    SOURCE,
+    contract,
+)
+from conformance.harness import Handler, HandlerSpec, Idle, ServedServer
 from conformance.profiles import for_slow_scenarios
 from conformance.strategies import ClientPlan, WritePattern, ascii_payloads, payloads
 
-CONCURRENT_SERVERS = tuple(name for name in ALL_SERVERS
-                           if name.startswith(("Threading", "Forking")))
-FORKING_SERVERS = tuple(name for name in ALL_SERVERS if name.startswith("Forking"))
 MIXIN_DOC = DOCS + "#socketserver.ForkingMixIn"
 # The limit the kit sets: small, so that a handful of clients exceeds it.
 MAX_CHILDREN = 2
@@ -52,25 +53,6 @@ MAX_CHILDREN_TRIED = 4
 SERVE_POLL = 0.05
 # The handler sleeps over datagrams that start with this: the busy request's.
 BUSY_PREFIX = b"BUSY "
-
-
-def _reference_kind(server_class: str) -> str:
-    return "udp-echo" if is_datagram_class(server_class) else "echo"
-
-
-@contextlib.contextmanager
-def _one_request(server: ServedServer) -> Iterator[None]:
-    """One request to ``server`` whose client stays open, silent, until the block ends."""
-    if server.is_datagram:
-        with datagram.client_socket(server.address) as sock:
-            sock.sendto(b"request", server.address if isinstance(server.address, str)
-                        else tuple(server.address))
-            yield
-        return
-    with stream.connect(server.address) as sock:
-        sock.sendall(b"request")
-        sock.shutdown(socket.SHUT_WR)
-        yield
 
 
 @contract("resources.block_on_close", servers=CONCURRENT_SERVERS,
@@ -91,33 +73,35 @@ def test_resources_block_on_close(serve: Callable[..., ServedServer],
     ]
     if server_class.startswith("Threading"):
         configurations.insert(0, ("daemon_threads = True", {"daemon_threads": True}, False))
-    handler = {"kind": "idle", "sleep": bounds.SLOW_HANDLER}
+    handler = Idle(sleep=bounds.SLOW_HANDLER)
     servers = [serve(handler, attrs=attrs) for _, attrs, _ in configurations]
+    bound = bounds.SLOW_HANDLER + bounds.STOP
     with contextlib.ExitStack() as clients:
         for server in servers:
-            clients.enter_context(_one_request(server))
+            clients.enter_context(waiting(server.address, b"request",
+                                          is_datagram=server.is_datagram))
         handlers = [_started(server) for server in servers]
         # Those that must not wait go first, while every handler still sleeps.
         for (described, _, waits), server, handler in zip(configurations, servers, handlers):
-            shutdown = server.call("shutdown", timeout=bounds.SLOW_HANDLER + 5.0)
-            assert shutdown["result"] == "ok", f"with {described}, shutdown() {shutdown}"
+            shutdown = server.call("shutdown", timeout=bound)
+            assert shutdown.returned, f"with {described}, shutdown() {shutdown.describe(bound)}"
             if not server.running([handler]):
                 continue
-            close = server.call("server_close", timeout=bounds.SLOW_HANDLER + 5.0)
-            assert close["result"] == "ok", f"with {described}, server_close() {close}"
+            close = server.call("server_close", timeout=bound)
+            assert close.returned, f"with {described}, server_close() {close.describe(bound)}"
             still_running = bool(server.running([handler]))
             if waits:
                 # "server_close waits until all child processes complete" / "until all
                 # non-daemon threads complete"
                 assert not still_running, (
                     f"with {described}, server_close() returned after "
-                    f"{close['elapsed']:.2f}s while the handler ({handler.ran_in}) was "
+                    f"{close.elapsed:.2f}s while the handler ({handler.ran_in}) was "
                     "still running: it did not wait for it")
             else:
                 # "except if block_on_close attribute is False" / "to not wait until
                 # threads complete"
                 assert still_running, (
-                    f"with {described}, server_close() took {close['elapsed']:.2f}s and "
+                    f"with {described}, server_close() took {close.elapsed:.2f}s and "
                     f"returned only once the handler ({handler.ran_in}) had finished: it "
                     "waited for it")
 
@@ -135,9 +119,9 @@ def test_resources_max_children(serve: Callable[..., ServedServer],
     """A forking server never has more than max_children child processes handling
     requests at once; further requests wait until a child has finished, and are then
     served."""
-    server = serve({"kind": _reference_kind(server_class), "sleep": CHILD_SLEEP},
+    server = serve(HandlerSpec.reference(server_class, sleep=CHILD_SLEEP),
                    attrs={"max_children": MAX_CHILDREN})
-    parent = server.harness.hello["pid"]
+    parent = server.harness.facts.pid
 
     @for_slow_scenarios(divisor=4)
     @example(sent=[b"one", b"two", b"three"])
@@ -159,7 +143,7 @@ def test_resources_max_children(serve: Callable[..., ServedServer],
             assert reply == data.upper(), (
                 f"request {number} of {len(sent)} was not served within {timeout:g}s "
                 f"(it got {reply!r})")
-        in_children = [h for h in handlers if h.has("finish") and h.setup["pid"] != parent]
+        in_children = [h for h in handlers if h.finished and h.pid != parent]
         most, moment = _most_at_once(in_children)
         # "Specify how many child processes will exist to handle requests at a time"
         assert most <= MAX_CHILDREN, (
@@ -172,8 +156,8 @@ def test_resources_max_children(serve: Callable[..., ServedServer],
 def _most_at_once(handlers: list[Handler]) -> tuple[int, str]:
     """The largest number of handlers between setup() and finish() at one moment, and
     which processes they were."""
-    moments = sorted([(h.setup["time"], 1, h) for h in handlers]
-                     + [(h.first("finish")["time"], 0, h) for h in handlers],
+    moments = sorted([(h.setup.time, 1, h) for h in handlers]
+                     + [(h.finish.time, 0, h) for h in handlers],
                      key=lambda moment: moment[:2])
     active: list[Handler] = []
     most, described = 0, "none"
@@ -184,7 +168,7 @@ def _most_at_once(handlers: list[Handler]) -> tuple[int, str]:
         active.append(handler)
         if len(active) > most:
             most = len(active)
-            described = "pids " + ", ".join(str(h.setup["pid"]) for h in active)
+            described = "pids " + ", ".join(str(h.pid) for h in active)
     return most, described
 
 
@@ -195,7 +179,7 @@ def test_resources_children_reaped(serve: Callable[..., ServedServer],
     """While a forking server runs serve_forever(), every child process that has finished
     its request is reaped: none is left behind as a zombie."""
     server = serve()
-    parent = server.harness.hello["pid"]
+    parent = server.harness.facts.pid
 
     @example(payload=b"hello")
     @given(payload=payloads(max_size=1024))
@@ -203,23 +187,23 @@ def test_resources_children_reaped(serve: Callable[..., ServedServer],
         round_trip(server.address, payload, is_datagram=server.is_datagram)
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
-        child = handlers[0].setup["pid"]
+        child = handlers[0].pid
         if child == parent:
             # Handled in the server's own process: there is no child to reap.
             return
         deadline = time.monotonic() + bounds.CHILD_REAPED
         while True:
             state = server.state()
-            left = child in state["children"] or child in state["zombies"]
+            left = child in state.children or child in state.zombies
             if not left or time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
         # "the ForkingMixIn class uses service_actions() to clean up zombie child
         # processes"
-        assert child not in state["zombies"], (
+        assert child not in state.zombies, (
             f"the child process {child} finished its request but is still a zombie "
             f"{bounds.CHILD_REAPED:g}s later: the server did not reap it")
-        assert child not in state["children"], (
+        assert child not in state.children, (
             f"the child process {child} is still running {bounds.CHILD_REAPED:g}s after "
             "its handler's finish()")
 
@@ -241,10 +225,10 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
     and the kernel reaps them); once the loop has gone round, one more request is kept
     busy (a stream client that stays connected, a datagram whose handler sleeps), and a
     last request must then be served while the busy one still runs."""
-    server = serve({"kind": _reference_kind(server_class), "sleep": bounds.SLOW_HANDLER,
-                    "sleep_prefix": BUSY_PREFIX.decode("ascii")},
-                   sigchld="ignore", poll_interval=SERVE_POLL)
-    parent = server.harness.hello["pid"]
+    server = serve(HandlerSpec.reference(server_class, sleep=bounds.SLOW_HANDLER,
+                                         sleep_prefix=BUSY_PREFIX),
+                   ignore_sigchld=True, poll_interval=SERVE_POLL)
+    parent = server.harness.facts.pid
 
     @for_slow_scenarios()
     @example(max_children=2, payload=b"hello")
@@ -259,19 +243,22 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
                 f"being handled got no echo within {bounds.SERVED_ECHO:g}s")
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
             assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
-            exited.append(handlers[0].setup["pid"])
+            exited.append(handlers[0].pid)
         if parent in exited:
             # Handled in the server's own process: there are no children to forget.
             return
         _wait_until_gone(server, exited)
         _wait_for_loop_passes(server, 2)
-        with _busy_request(server):
+        # A request whose handler stays busy: a stream client that stays connected and
+        # silent, or a datagram whose handler sleeps.
+        with waiting(server.address, BUSY_PREFIX + b"request" if server.is_datagram else None,
+                     is_datagram=server.is_datagram):
             busy = server.take_handlers(1, until="handle", timeout=bounds.HANDLER_REPORT)
             assert busy, (
                 f"the busy request's handler did not start within {bounds.HANDLER_REPORT:g}s")
             reply = _reply_to(server, payload)
             server.poll()
-            busy_returned = any(h.uid == busy[0].uid and h.has("handle-returned")
+            busy_returned = any(h.uid == busy[0].uid and h.handle_returned
                                 for h in server.handlers())
             # collect_children(): "except ChildProcessError: # someone else reaped it"
             assert reply == payload.upper() and not busy_returned, (
@@ -284,20 +271,6 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
         server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
 
     check()
-
-
-@contextlib.contextmanager
-def _busy_request(server: ServedServer) -> Iterator[None]:
-    """A request whose handler stays busy: a stream client that stays connected and
-    silent until the block ends, or a datagram whose handler sleeps."""
-    if server.is_datagram:
-        with datagram.client_socket(server.address) as sock:
-            sock.sendto(BUSY_PREFIX + b"request", server.address
-                        if isinstance(server.address, str) else tuple(server.address))
-            yield
-        return
-    with stream.connect(server.address):
-        yield
 
 
 def _reply_to(server: ServedServer, payload: bytes) -> bytes | None:
@@ -315,7 +288,7 @@ def _wait_until_gone(server: ServedServer, pids: list[int]) -> None:
     kernel reaps them as they exit)."""
     deadline = time.monotonic() + bounds.CHILD_REAPED
     while True:
-        left = [pid for pid in pids if pid in server.state()["children"]]
+        left = [pid for pid in pids if pid in server.state().children]
         if not left:
             return
         assert time.monotonic() < deadline, (
@@ -326,9 +299,9 @@ def _wait_until_gone(server: ServedServer, pids: list[int]) -> None:
 
 def _wait_for_loop_passes(server: ServedServer, passes: int) -> None:
     """Wait until serve_forever() has called service_actions() ``passes`` more times."""
-    first = server.state()["service_actions"]
+    first = server.state().service_actions_calls
     deadline = time.monotonic() + passes * (SERVE_POLL + bounds.LOOP_SLACK)
-    while server.state()["service_actions"] < first + passes:
+    while server.state().service_actions_calls < first + passes:
         assert time.monotonic() < deadline, (
             f"serve_forever() did not go round its loop {passes} times within "
             f"{passes * (SERVE_POLL + bounds.LOOP_SLACK):g}s")

@@ -1,6 +1,73 @@
-"""The harness: runs the implementation under test in its own interpreter and reports back."""
+"""The harness: runs the implementation under test in its own interpreter and reports back.
 
-from conformance.harness.observations import Handler
+This package's names below are the whole of what contracts use: servers to start
+(``Harness``, ``ServedServer``) with handlers to run in them (``HandlerSpec`` and its
+kinds), and what comes back, as small frozen classes (``CallOutcome``, ``StopReport``,
+``ServerState``, ``ServerCall``, ``ClassInspection``, ``Hello``, and each ``Handler``'s
+reports). Its modules are the harness's own business.
+"""
+
+from conformance.harness.handlers import (
+    HANDLER_EXCEPTION,
+    MARK_ATTRIBUTE,
+    DatagramEcho,
+    DatagramFile,
+    Echo,
+    HandlerSpec,
+    Idle,
+    Lines,
+    UserClass,
+    is_datagram_class,
+)
+from conformance.harness.observations import (
+    HANDLER_LIFECYCLE,
+    HandleError,
+    Handler,
+    HandleReturn,
+    RequestView,
+    ServerCall,
+    SetupReport,
+    ShortRead,
+    ShortWrite,
+    StreamFacts,
+)
 from conformance.harness.process import AGENT_PATH, Harness, HarnessError, ServedServer
+from conformance.harness.replies import (
+    CallOutcome,
+    ClassInspection,
+    Hello,
+    ServerState,
+    StopReport,
+)
 
-__all__ = ["AGENT_PATH", "Handler", "Harness", "HarnessError", "ServedServer"]
+__all__ = [
+    "AGENT_PATH",
+    "HANDLER_EXCEPTION",
+    "HANDLER_LIFECYCLE",
+    "MARK_ATTRIBUTE",
+    "CallOutcome",
+    "ClassInspection",
+    "DatagramEcho",
+    "DatagramFile",
+    "Echo",
+    "HandleError",
+    "HandleReturn",
+    "Handler",
+    "HandlerSpec",
+    "Harness",
+    "HarnessError",
+    "Hello",
+    "Idle",
+    "Lines",
+    "RequestView",
+    "ServedServer",
+    "ServerCall",
+    "ServerState",
+    "SetupReport",
+    "ShortRead",
+    "ShortWrite",
+    "StopReport",
+    "StreamFacts",
+    "UserClass",
+    "is_datagram_class",
+]

@@ -1,10 +1,35 @@
-"""What one handler instance reported, rebuilt from the agent's events."""
+"""What handlers and the server reported, rebuilt from the agent's events.
+
+The agent reports every step of every handler instance (setup, handle, finish, ...) and
+every call of the server's request-handling methods. Here they become a ``Handler`` per
+instance, whose steps have named reports, and a ``ServerCall`` per method call; no other
+module reads the agent's events.
+"""
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import Any
+
+# A handler's steps, as Handler.steps lists them (and failure messages show them).
+SETUP = "setup"
+# setup() returned (reported by StreamRequestHandler and DatagramRequestHandler kinds).
+SETUP_RETURNED = "setup-done"
+HANDLE = "handle"
+SHUTDOWN_RETURNED = "shutdown-returned"
+HANDLE_RETURNED = "handle-returned"
+HANDLE_RAISED = "handle-raised"
+FINISH = "finish"
+# The steps of a handler instance that set up, handled its request and finished.
+HANDLER_LIFECYCLE = [SETUP, HANDLE, HANDLE_RETURNED, FINISH]
+
+# handle() of the reference handlers ended: at EOF (streams); after the one datagram;
+# the user's handler returned, for a reason it does not say.
+_ENDED_AT_EOF = "eof"
+_ENDED_UNSAID = "returned"
+
+# The handler uid of the server's own reports.
+SERVER = "server"
 
 
 def address(value: Any) -> Any:
@@ -14,72 +39,283 @@ def address(value: Any) -> Any:
     return value
 
 
+def value(sent: Any) -> Any:
+    """A Python value as the agent sends it: tuples as lists, bytes as {"bytes": hex},
+    anything else JSON cannot carry as its repr()."""
+    if isinstance(sent, list):
+        return tuple(value(item) for item in sent)
+    if isinstance(sent, dict) and set(sent) == {"bytes"}:
+        return bytes.fromhex(sent["bytes"])
+    return sent
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """What ``self.request`` was in a handler: a socket, or a sequence such as the
+    (data, socket) pair of a datagram request."""
+
+    type: str
+    is_socket: bool = False
+    # A socket's: SO_TYPE (SOCK_STREAM, SOCK_DGRAM) and the peer it is connected to.
+    so_type: int | None = None
+    peer: Any = None
+    # A sequence's: whether it is a tuple, its length, and of a pair, the data (when it
+    # is bytes) and the socket.
+    is_tuple: bool = False
+    length: int | None = None
+    data: bytes | None = None
+    socket: RequestView | None = None
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any]) -> RequestView:
+        data = report.get("data")
+        inner = report.get("socket")
+        return cls(type=report.get("type", "?"), is_socket=bool(report.get("is_socket")),
+                   so_type=report.get("so_type"), peer=address(report.get("peername")),
+                   is_tuple=bool(report.get("is_tuple")), length=report.get("length"),
+                   data=None if data is None else bytes.fromhex(data),
+                   socket=None if inner is None else cls.from_report(inner))
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    """What a handler instance saw as its setup() began."""
+
+    pid: int
+    thread: str
+    time: float
+    # Its place among all of this server's reports, in the order the harness got them.
+    position: int
+    client_address: Any
+    request: RequestView
+    # Whether self.server is the server instance the kit started, and its type.
+    server_is_server: bool
+    server_type: str
+    # A datagram request's socket is self.server.socket.
+    request_socket_is_server_socket: bool
+    # The uid of the request this very instance had already handled; None when new.
+    reused_from: str | None
+
+
+@dataclass(frozen=True)
+class StreamFacts:
+    """A StreamRequestHandler's or DatagramRequestHandler's connection and files, after
+    setup() returned or after finish()."""
+
+    time: float
+    position: int
+    # self.request.gettimeout() and TCP_NODELAY (None where they do not apply).
+    timeout: float | None
+    nodelay: bool | None
+    rfile_closed: bool
+    wfile_closed: bool
+
+
+@dataclass(frozen=True)
+class ShortRead:
+    """An rfile.read(asked) that returned ``got`` bytes, with more on the way."""
+
+    asked: int
+    got: int
+
+
+@dataclass(frozen=True)
+class ShortWrite:
+    """A wfile.write() of ``length`` bytes that returned ``written``."""
+
+    length: int
+    written: Any
+
+
+@dataclass(frozen=True)
+class HandleReturn:
+    """handle() returned: when, why, and what the kit's handler counted on the way."""
+
+    time: float
+    ended_by: str
+    # The reference handlers: bytes received (the datagram's length, for datagrams).
+    received: int | None = None
+    # The Lines handler: lines rfile.readline() returned, its short reads and writes, and
+    # what wfile.writable() gave.
+    lines: int | None = None
+    short_reads: tuple[ShortRead, ...] = ()
+    short_writes: tuple[ShortWrite, ...] = ()
+    wfile_writable: Any = None
+
+    @property
+    def ended_at_eof(self) -> bool | None:
+        """True when handle() returned because recv() gave b'' (the reference stream
+        handlers); None when the handler does not say why (a user's handler)."""
+        if self.ended_by == _ENDED_UNSAID:
+            return None
+        return self.ended_by == _ENDED_AT_EOF
+
+
+@dataclass(frozen=True)
+class HandleError:
+    """handle() raised: the exception's repr() and class name, and when."""
+
+    time: float
+    error: str
+    error_type: str
+
+
 @dataclass
 class Handler:
-    """One handler instance: its uid, the events it reported in order, and the setup facts."""
+    """One handler instance: its uid and its reports in order (with their places among
+    all of the server's reports)."""
 
     uid: str
     events: list[dict[str, Any]] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
 
     @property
-    def kinds(self) -> list[str]:
+    def steps(self) -> list[str]:
+        """The steps it reported, in order: setup, handle, handle-returned, finish, ..."""
         return [event["kind"] for event in self.events]
 
-    def has(self, kind: str) -> bool:
-        return kind in self.kinds
+    def has(self, step: str) -> bool:
+        return step in self.steps
 
-    def first(self, kind: str) -> dict[str, Any]:
-        for event in self.events:
-            if event["kind"] == kind:
-                return event
-        raise AssertionError(f"handler {self.uid} reported {self.kinds}: no {kind!r} among "
+    def _first(self, step: str) -> tuple[dict[str, Any], int]:
+        for event, position in zip(self.events, self.positions):
+            if event["kind"] == step:
+                return event, position
+        raise AssertionError(f"handler {self.uid} reported {self.steps}: no {step!r} among "
                              "them (a report lost, or a handler that skipped it)")
 
     @property
-    def setup(self) -> dict[str, Any]:
-        return self.first("setup")
+    def finished(self) -> bool:
+        """Its finish() ran."""
+        return self.has(FINISH)
 
     @property
-    def request(self) -> dict[str, Any]:
-        return dict(self.setup["request"])
+    def setup_returned(self) -> bool:
+        """Its setup() returned (reported by the StreamRequestHandler and
+        DatagramRequestHandler kinds only)."""
+        return self.has(SETUP_RETURNED)
+
+    @property
+    def handle_returned(self) -> bool:
+        return self.has(HANDLE_RETURNED)
+
+    @property
+    def handle_raised(self) -> bool:
+        return self.has(HANDLE_RAISED)
+
+    @property
+    def shutdown_returned(self) -> bool:
+        """The shutdown() its handle() called (HandlerSpec shuts_down_server) returned."""
+        return self.has(SHUTDOWN_RETURNED)
+
+    @property
+    def setup(self) -> SetupReport:
+        event, position = self._first(SETUP)
+        return SetupReport(
+            pid=event["pid"], thread=event["thread"], time=event["time"], position=position,
+            client_address=address(event["client_address"]),
+            request=RequestView.from_report(event["request"]),
+            server_is_server=bool(event.get("server_is_server")),
+            server_type=event.get("server_type", "?"),
+            request_socket_is_server_socket=bool(event.get("request_socket_is_server_socket")),
+            reused_from=event.get("previous_uid"))
+
+    @property
+    def after_setup(self) -> StreamFacts:
+        """Its connection and files once setup() returned."""
+        return _stream_facts(*self._first(SETUP_RETURNED))
+
+    @property
+    def handle_return(self) -> HandleReturn:
+        event, _ = self._first(HANDLE_RETURNED)
+        return HandleReturn(
+            time=event["time"], ended_by=event.get("ended_by", "?"),
+            received=event.get("received"), lines=event.get("lines"),
+            short_reads=tuple(ShortRead(*pair) for pair in event.get("short_reads", ())),
+            short_writes=tuple(ShortWrite(*pair) for pair in event.get("short_writes", ())),
+            wfile_writable=event.get("wfile_writable"))
+
+    @property
+    def handle_error(self) -> HandleError:
+        event, _ = self._first(HANDLE_RAISED)
+        return HandleError(time=event["time"], error=event["error"],
+                           error_type=event["error_type"])
+
+    @property
+    def finish(self) -> StreamFacts:
+        """When its finish() ran, and (stream and datagram file handlers) its files then."""
+        return _stream_facts(*self._first(FINISH))
+
+    # -- what it was given -----------------------------------------------------------
+
+    @property
+    def request(self) -> RequestView:
+        return self.setup.request
 
     @property
     def client_address(self) -> Any:
-        return address(self.setup["client_address"])
+        return self.setup.client_address
 
     @property
     def peer(self) -> Any:
         """The request socket's peer (TCP), independent of what client_address says."""
-        return address(self.request.get("peername"))
+        return self.request.peer
 
     @property
     def datagram(self) -> bytes | None:
-        data = self.request.get("data")
-        return None if data is None else bytes.fromhex(data)
+        return self.request.data
+
+    @property
+    def pid(self) -> int:
+        return self.setup.pid
 
     @property
     def ran_in(self) -> str:
         setup = self.setup
-        return f"pid {setup['pid']}, thread {setup['thread']!r}"
+        return f"pid {setup.pid}, thread {setup.thread!r}"
 
 
-SERVER = "server"
+def _stream_facts(event: dict[str, Any], position: int) -> StreamFacts:
+    return StreamFacts(time=event["time"], position=position, timeout=event.get("timeout"),
+                       nodelay=event.get("nodelay"),
+                       rfile_closed=bool(event.get("rfile_closed")),
+                       wfile_closed=bool(event.get("wfile_closed")))
+
+
+@dataclass(frozen=True)
+class ServerCall:
+    """One call of a server method (get_request, verify_request, ..., handle_error), as the
+    server reported it on entry."""
+
+    method: str
+    pid: int
+    thread: str
+    time: float
+    # Its place among all of this server's reports, in the order the harness got them.
+    position: int
+    # verify_request, process_request, finish_request and handle_error: the
+    # client_address they were given.
+    client_address: Any = None
+    # handle_error: the class name of the exception being handled.
+    error_type: str | None = None
 
 
 def collect_handlers(events: list[dict[str, Any]]) -> list[Handler]:
     """Group events by handler instance, ordered by when each instance started."""
     handlers: dict[str, Handler] = {}
-    for event in events:
+    for position, event in enumerate(events):
         if event["handler"] == SERVER:
             continue
-        handlers.setdefault(event["handler"], Handler(event["handler"])).events.append(event)
+        handler = handlers.setdefault(event["handler"], Handler(event["handler"]))
+        handler.events.append(event)
+        handler.positions.append(position)
     return list(handlers.values())
 
 
-def server_calls(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def server_calls(events: list[dict[str, Any]]) -> list[ServerCall]:
     """The server's own reported method calls (get_request, verify_request, ...), in order."""
-    return [event for event in events if event["handler"] == SERVER]
-
-
-SOCK_STREAM = int(socket.SOCK_STREAM)
-SOCK_DGRAM = int(socket.SOCK_DGRAM)
+    return [ServerCall(method=event["method"], pid=event["pid"], thread=event["thread"],
+                       time=event["time"], position=position,
+                       client_address=address(event.get("client_address")),
+                       error_type=event.get("error_type"))
+            for position, event in enumerate(events) if event["handler"] == SERVER]

@@ -1,5 +1,9 @@
 """The kit's side of the harness: starts the agent in the target interpreter and talks to it.
 
+What crosses to the agent is built here, and what comes back is read here (and in the
+observations and replies modules): the rest of the kit sees frozen classes with named
+fields, never the agent's messages.
+
 Every call is bounded. An agent that does not answer in time, or dies, raises HarnessError
 with the cause and the tail of the agent's stderr; the harness is then discarded and a fresh
 one is started for the next test.
@@ -15,20 +19,58 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
-from conformance.harness.observations import Handler, collect_handlers, server_calls
+from conformance import bounds
+from conformance.harness.handlers import (
+    MARK_ATTRIBUTE,
+    DatagramEcho,
+    DatagramFile,
+    Echo,
+    HandlerSpec,
+    Idle,
+    Lines,
+    UserClass,
+    is_datagram_class,
+)
+from conformance.harness.observations import Handler, ServerCall, collect_handlers, server_calls
+from conformance.harness.replies import CallOutcome, ClassInspection, Hello, ServerState, StopReport
 from conformance.targets import Target, TargetError
 
 AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")
-HELLO_TIMEOUT = 60.0
-CALL_TIMEOUT = 10.0
 STDERR_TAIL = 2000
+# The agent's name for each kind of handler.
+_HANDLER_KINDS = {Echo: "echo", DatagramEcho: "udp-echo", Lines: "lines",
+                  DatagramFile: "datagram-file", Idle: "idle", UserClass: "user"}
+# A handler spec's option -> the agent's name for it and, where it differs, the agent's
+# form of its value.
+_HANDLER_OPTIONS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
+    "raises_in": ("raise_in", None),
+    "raises": ("raise", None),
+    "sleep_prefix": ("sleep_prefix", lambda prefix: prefix.decode("ascii")),
+    # Shut down the server the kit started, whatever self.server is.
+    "shuts_down_server": ("shutdown_server", lambda _: "started"),
+    "marks_server": ("mark_server", None),
+    "send_buffer": ("sndbuf", None),
+    "spec": ("class", None),
+}
 
 
-def is_datagram_class(server_class: str) -> bool:
-    """True for the UDP and Unix datagram server classes, by the stdlib's naming."""
-    return "UDP" in server_class or "Datagram" in server_class
+def _handler_message(spec: HandlerSpec) -> dict[str, Any]:
+    """A handler spec as the agent reads it: its kind, and the options that are set."""
+    message: dict[str, Any] = {"kind": _HANDLER_KINDS[type(spec)]}
+    for option in fields(spec):
+        given = getattr(spec, option.name)
+        if given is None or given is False or given == {}:
+            continue
+        name, convert = _HANDLER_OPTIONS.get(option.name, (option.name, None))
+        message[name] = given if convert is None else convert(given)
+    if spec.raises_in is None:
+        # What to raise means nothing without where.
+        message.pop("raise")
+    return message
 
 
 class HarnessError(Exception):
@@ -55,7 +97,7 @@ class Harness:
             start_new_session=True,
         )
         try:
-            self.hello = self._read(HELLO_TIMEOUT, "hello")
+            self.hello = self._read(bounds.HARNESS_START, "hello")
         except HarnessError:
             self.close()
             raise
@@ -65,6 +107,13 @@ class Harness:
                      "handler": f"--handler {target.handler}"}.get(
                          self.hello.get("stage", ""), f"--impl {target.impl}")
             raise TargetError(f"{stage}: {self.hello.get('error')}")
+        # ``hello`` stays the message as sent, which the target's description records.
+        self.facts = Hello.from_reply(self.hello)
+
+    @property
+    def target_name(self) -> str:
+        """The target's name, as its reports are named."""
+        return self.target.name(self.hello)
 
     @property
     def usable(self) -> bool:
@@ -73,7 +122,8 @@ class Harness:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.hello["classes"])
+        """The server classes the implementation has."""
+        return list(self.facts.classes)
 
     def stderr_mark(self) -> None:
         """Quote in failures only what the agent writes to stderr from now on: the harness
@@ -87,10 +137,11 @@ class Harness:
         self._stderr.seek(max(self._stderr_start, size - STDERR_TAIL))
         return self._stderr.read().decode("utf-8", "replace")
 
-    def call(self, op: str, timeout: float = CALL_TIMEOUT, **fields: Any) -> dict[str, Any]:
+    def call(self, op: str, timeout: float = bounds.HARNESS_ANSWER,
+             **request: Any) -> dict[str, Any]:
         """Send one request and wait, at most ``timeout`` seconds, for its reply."""
         self._seq += 1
-        message = json.dumps({"op": op, "seq": self._seq, **fields}) + "\n"
+        message = json.dumps({"op": op, "seq": self._seq, **request}) + "\n"
         try:
             assert self._process.stdin is not None
             self._process.stdin.write(message.encode("utf-8"))
@@ -121,7 +172,7 @@ class Harness:
                 if not chunk:
                     # Its output closed: give the exit status a moment to be collectable.
                     with contextlib.suppress(subprocess.TimeoutExpired):
-                        self._process.wait(2)
+                        self._process.wait(bounds.HARNESS_EXIT)
                     raise self._failure(f"the harness exited while answering {op!r}")
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -137,31 +188,48 @@ class Harness:
             message += "\nharness stderr (tail):\n" + tail
         return HarnessError(message)
 
-    def start(self, server_class: str, handler: str | dict[str, Any] = "echo",
-              **options: Any) -> ServedServer:
-        """Run ``server_class`` on a loopback address with a reporting handler.
+    def start(self, server_class: str, handler: HandlerSpec, *, family: str | None = None,
+              attrs: dict[str, Any] | None = None, serve: bool = True,
+              bind_and_activate: bool = True, verify: bool = True,
+              poll_interval: float | None = None, port: int | None = None,
+              ignore_sigchld: bool = False) -> ServedServer:
+        """Run ``server_class`` on a loopback address with ``handler``, which reports what
+        it observes.
 
-        ``handler`` is a kind, or a dict with ``kind`` and options (see the agent):
-        ``echo`` (recv(1024) and sendall(data.upper()) until EOF), ``udp-echo`` (reply with
-        the datagram upper-cased), ``lines`` (a StreamRequestHandler echoing lines),
-        ``datagram-file`` (a DatagramRequestHandler echoing through rfile and wfile),
-        ``idle``. ``options``: ``family`` (inet, inet6, unix), ``attrs`` (server class
-        attributes), ``serve`` (False: no serve_forever), ``bind_and_activate``,
-        ``verify`` (False: verify_request refuses), ``poll_interval``, ``port`` (inet and
-        inet6: the port to bind instead of a free one), ``sigchld`` ("ignore": SIGCHLD is
-        SIG_IGN in the harness while the server runs)."""
-        reply = self.call("start", server=server_class, handler=handler, **options)
+        ``family``: inet (the default), inet6 or unix; ``attrs``: attributes of the server
+        class; ``serve``: False leaves serve_forever() to the kit; ``bind_and_activate``:
+        the constructor's argument; ``verify``: False makes verify_request() refuse every
+        request; ``poll_interval``: that of the harness's serve_forever(); ``port`` (inet,
+        inet6): the port to bind instead of a free one; ``ignore_sigchld``: SIGCHLD is
+        SIG_IGN in the harness while the server runs, so that the kernel reaps its
+        children."""
+        options: dict[str, Any] = {"serve": serve, "bind_and_activate": bind_and_activate}
+        if family is not None:
+            options["family"] = family
+        if attrs:
+            options["attrs"] = attrs
+        if not verify:
+            options["verify"] = False
+        if poll_interval is not None:
+            options["poll_interval"] = poll_interval
+        if port is not None:
+            options["port"] = port
+        if ignore_sigchld:
+            options["sigchld"] = "ignore"
+        reply = self.call("start", server=server_class, handler=_handler_message(handler),
+                          **options)
         address = reply["address"]
         return ServedServer(self, reply["id"],
                             tuple(address) if isinstance(address, list) else address,
                             server_class)
 
     def inspect(self, class_name: str, *, attrs: tuple[str, ...] = (),
-                subclass_of: tuple[str, ...] = ()) -> dict[str, Any]:
+                subclass_of: tuple[str, ...] = ()) -> ClassInspection:
         """A class of the implementation: whether it exists, its MRO (class names), the
         class defining each of ``attrs``, and whether it subclasses each of ``subclass_of``."""
-        return self.call("inspect", **{"class": class_name, "attrs": list(attrs),
-                                       "subclass_of": list(subclass_of)})
+        reply = self.call("inspect", **{"class": class_name, "attrs": list(attrs),
+                                        "subclass_of": list(subclass_of)})
+        return ClassInspection.from_reply(class_name, reply)
 
     def close(self) -> None:
         """Stop the agent and everything it started; never waits more than a few seconds."""
@@ -171,12 +239,12 @@ class Harness:
                 self._process.stdin.write(b'{"op": "quit"}\n')
                 self._process.stdin.flush()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(3)
+                self._process.wait(bounds.HARNESS_QUIT)
         # The agent leads its own process group: this reaches forked handlers too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(5)
+            self._process.wait(bounds.HARNESS_KILLED)
         for stream in (self._process.stdin, self._process.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:
@@ -194,27 +262,26 @@ class ServedServer:
         self.address = address
         self.server_class = server_class
         self._taken = 0
-        self.events: list[dict[str, Any]] = []
-        self.stop_report: dict[str, Any] | None = None
+        self._events: list[dict[str, Any]] = []
+        self.stop_report: StopReport | None = None
 
     @property
     def is_datagram(self) -> bool:
         return is_datagram_class(self.server_class)
 
-    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
-        """Fetch new events, waiting up to ``timeout`` for the first one."""
-        reply = self.harness.call("events", timeout=timeout + CALL_TIMEOUT, id=self.id,
-                                  since=len(self.events), timeout_s=timeout)
-        new = reply["events"]
-        self.events.extend(new)
-        return new
+    def poll(self, timeout: float = 0.0) -> None:
+        """Fetch new reports, waiting up to ``timeout`` for the first one."""
+        reply = self.harness.call("events", timeout=timeout + bounds.HARNESS_ANSWER,
+                                  id=self.id, since=len(self._events), timeout_s=timeout)
+        self._events.extend(reply["events"])
 
     def handlers(self) -> list[Handler]:
         """Every handler instance seen so far, in the order their setup() ran."""
-        return collect_handlers(self.events)
+        return collect_handlers(self._events)
 
     def take_handlers(self, count: int, *, until: str, timeout: float) -> list[Handler]:
-        """The next ``count`` handler instances not taken yet, once each reported ``until``.
+        """The next ``count`` handler instances not taken yet, once each reported step
+        ``until`` ("setup", "handle" or "finish": that method began).
 
         Returns fewer, or unfinished, handlers if the timeout passes first; the caller's
         assertion then says what was missing."""
@@ -230,62 +297,70 @@ class ServedServer:
         self._taken += min(count, len(fresh))
         return fresh[:count]
 
-    def calls(self) -> list[dict[str, Any]]:
-        """The server methods called so far (get_request, verify_request, ...), in order,
-        as {"method", "pid", "thread", "client_address", "error_type", ...} events."""
+    def calls(self) -> list[ServerCall]:
+        """The server methods called so far (get_request, verify_request, ...), in order."""
         self.poll()
-        return server_calls(self.events)
+        return server_calls(self._events)
 
     def wait_for_calls(self, method: str, count: int, *, since: int,
-                       timeout: float) -> list[dict[str, Any]]:
+                       timeout: float) -> list[ServerCall]:
         """The server's calls from index ``since`` on, once ``method`` is among them
         ``count`` times or ``timeout`` seconds have passed."""
         deadline = time.monotonic() + timeout
         while True:
             calls = self.calls()[since:]
             remaining = deadline - time.monotonic()
-            if sum(1 for c in calls if c["method"] == method) >= count or remaining <= 0:
+            if sum(1 for c in calls if c.method == method) >= count or remaining <= 0:
                 return calls
             self.poll(min(remaining, 0.5))
 
-    def call(self, method: str, *args: Any, timeout: float = 5.0) -> dict[str, Any]:
-        """Call ``method`` on the server in the harness, waiting at most ``timeout``.
-
-        Returns {"result": "ok"|"raised"|"hung", "value", "exception", "elapsed"}."""
-        return self.harness.call("call", timeout=timeout + CALL_TIMEOUT, id=self.id,
-                                 method=method, args=list(args), timeout_s=timeout)
+    def call(self, method: str, *args: Any, timeout: float = bounds.SERVER_CALL,
+             ) -> CallOutcome:
+        """Call ``method`` on the server in the harness, waiting at most ``timeout``."""
+        return CallOutcome.from_reply(self.harness.call(
+            "call", timeout=timeout + bounds.HARNESS_ANSWER, id=self.id, method=method,
+            args=list(args), timeout_s=timeout))
 
     def call_in_background(self, method: str, *args: Any) -> int:
         """Start ``method`` on the server in its own thread; join() it later."""
         return int(self.harness.call("call", id=self.id, method=method, args=list(args),
                                      background=True)["task"])
 
-    def join(self, task: int, *, timeout: float = 5.0) -> dict[str, Any]:
-        """Wait at most ``timeout`` for a background call; "hung" if it has not returned."""
-        return self.harness.call("join", timeout=timeout + CALL_TIMEOUT, task=task,
-                                 timeout_s=timeout)
+    def join(self, task: int, *, timeout: float = bounds.SERVER_CALL) -> CallOutcome:
+        """Wait at most ``timeout`` for a background call; hung if it has not returned."""
+        return CallOutcome.from_reply(self.harness.call(
+            "join", timeout=timeout + bounds.HARNESS_ANSWER, task=task, timeout_s=timeout))
 
     def set_attributes(self, **attrs: Any) -> None:
         """Set these attributes on the server instance in the harness (``timeout``, ...)."""
         self.harness.call("set", id=self.id, attrs=attrs)
 
-    def run_with_statement(self, *, timeout: float = 5.0) -> dict[str, Any]:
+    def run_with_statement(self, *, timeout: float = bounds.SERVER_CALL) -> CallOutcome:
         """Run ``with server as entered: pass`` in the harness, waiting at most ``timeout``;
         as call(), with the value True when ``entered`` is the server itself."""
-        return self.harness.call("with", timeout=timeout + CALL_TIMEOUT, id=self.id,
-                                 timeout_s=timeout)
+        return CallOutcome.from_reply(self.harness.call(
+            "with", timeout=timeout + bounds.HARNESS_ANSWER, id=self.id, timeout_s=timeout))
 
-    def state(self, *attrs: str) -> dict[str, Any]:
-        """The server's socket (fileno, sockname, listening), the values of ``attrs``, the
-        agent's threads and children, and the peers of every socket the agent holds;
-        ``zombies``: its children that exited unreaped; ``stream_connections``: the local
-        address of every non-listening stream socket it holds."""
-        return self.harness.call("state", id=self.id, attrs=list(attrs))
+    def state(self, *attrs: str) -> ServerState:
+        """The server's socket, the values of ``attrs``, and what the harness's process
+        holds (see ServerState)."""
+        return ServerState.from_reply(self.harness.call("state", id=self.id,
+                                                        attrs=list(attrs)))
+
+    def attribute(self, name: str) -> Any:
+        """The value of the server instance's attribute ``name`` (None if it has none)."""
+        return self.state(name).attrs.get(name)
+
+    def marked_by(self) -> int | None:
+        """The pid of a handler that set its mark on this server instance (a spec with
+        marks_server), as this process sees the instance; None if none did."""
+        mark = self.attribute(MARK_ATTRIBUTE)
+        return None if mark is None else int(mark)
 
     def serve_forever_running(self) -> bool:
         """Whether the harness's serve_forever() for this server is still running: False
         once it has returned or raised (nothing but stop() should end it)."""
-        return bool(self.state()["serve_forever_running"])
+        return self.state().serve_forever_running
 
     def untaken(self) -> list[Handler]:
         """Handler instances that reported since the last take_handlers() and were not taken."""
@@ -297,9 +372,10 @@ class ServedServer:
         reply = self.harness.call("running", id=self.id, handlers=[h.uid for h in handlers])
         return list(reply["running"])
 
-    def stop(self, timeout: float = 5.0) -> dict[str, Any]:
+    def stop(self, timeout: float = bounds.STOP) -> StopReport:
         """shutdown() then server_close(), each bounded; says which of them hung."""
         if self.stop_report is None:
-            self.stop_report = self.harness.call("stop", timeout=3 * timeout + CALL_TIMEOUT,
-                                                 id=self.id, timeout_s=timeout)
+            self.stop_report = StopReport.from_reply(self.harness.call(
+                "stop", timeout=3 * timeout + bounds.HARNESS_ANSWER, id=self.id,
+                timeout_s=timeout))
         return self.stop_report

@@ -23,7 +23,6 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -418,8 +417,7 @@ def test_stream_client_patterns(server: ServedServer,
     before it are done. A failure names the client, what it sent and what it received, and
     recalls the run that led there.
     """
-    inspected: dict[str, Any] = server.harness.inspect(
-        server.server_class, subclass_of=CONCURRENCY_MIXINS)
-    synchronous = not any(inspected["subclass_of"].values())
+    inspected = server.harness.inspect(server.server_class, subclass_of=CONCURRENCY_MIXINS)
+    synchronous = not any(inspected.subclass_of.values())
     target = _Target(server, serve, synchronous)
     run_state_machine_as_test(lambda: ClientPatterns(target), settings=for_state_machines())

@@ -1,15 +1,14 @@
-"""StreamRequestHandler and DatagramRequestHandler: the file objects they give handle().
+"""StreamRequestHandler: the file objects it gives handle(), and the connection it sets up.
 
 Documentation, "Request Handler Objects": "These BaseRequestHandler subclasses override the
 setup() and finish() methods, and provide rfile and wfile attributes." rfile: "A file object
 from which receives the request is read. Support the io.BufferedIOBase readable interface."
 wfile: "A file object to which the reply is written."
 
-The handler under test is the agent's ``lines`` handler (a StreamRequestHandler echoing
+The handler under test is the harness's ``Lines`` handler (a StreamRequestHandler echoing
 each line upper-cased; a ``read N`` line makes it read exactly N more bytes with
 ``rfile.read(N)`` and echo those; a ``write N TEXT`` line makes it send N bytes of TEXT
-repeated, upper-cased, with one ``wfile.write()``) and its ``datagram-file`` handler (a
-DatagramRequestHandler echoing ``rfile.read()`` upper-cased through ``wfile``).
+repeated, upper-cased, with one ``wfile.write()``).
 
 What StreamRequestHandler does beyond that (wbufsize = 0, timeout,
 disable_nagle_algorithm, closing both files in finish()) is stdlib code the documentation
@@ -28,10 +27,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import bounds
-from conformance.clients import datagram, stream
+from conformance.clients import stream
 from conformance.contracts._messages import difference, excerpt
 from conformance.contracts.catalog import (
-    DATAGRAM_SERVERS,
     DOCS,
     SHOULD,
     SOURCE,
@@ -39,14 +37,12 @@ from conformance.contracts.catalog import (
     TCP_SERVERS,
     contract,
 )
-from conformance.harness import ServedServer
-from conformance.harness.observations import Handler
+from conformance.harness import Handler, Lines, ServedServer
 from conformance.profiles import for_slow_scenarios
 from conformance.strategies import (
     KIB,
     LineRequest,
     WritePattern,
-    datagrams,
     line_scripts,
     write_patterns,
 )
@@ -84,9 +80,9 @@ def _talk(server: ServedServer, script: list[LineRequest],
 
 
 def _finished(handler: Handler | None) -> Handler:
-    assert handler is not None and handler.has("finish"), (
+    assert handler is not None and handler.finished, (
         f"the handler did not reach finish() within {bounds.HANDLER_REPORT:g}s of the "
-        "client's half-close" + (f" (it went through {handler.kinds})" if handler else ""))
+        "client's half-close" + (f" (it went through {handler.steps})" if handler else ""))
     return handler
 
 
@@ -94,7 +90,7 @@ def _finished(handler: Handler | None) -> Handler:
 def test_stream_handler_rfile_reads(serve: Callable[..., ServedServer]) -> None:
     """In a StreamRequestHandler, rfile.readline() returns exactly the lines the client sent
     and rfile.read(N) exactly the next N bytes, however the client splits its writes."""
-    server = serve("lines")
+    server = serve(Lines())
 
     @example(script=[LineRequest(b"hello")], pattern=WritePattern())
     @example(script=[LineRequest(b"hello"), LineRequest(b"abc\ndef", is_block=True)],
@@ -103,17 +99,18 @@ def test_stream_handler_rfile_reads(serve: Callable[..., ServedServer]) -> None:
     def check(script: list[LineRequest], pattern: WritePattern) -> None:
         transcript, handler = _talk(server, script, pattern)
         handler = _finished(handler)
-        assert handler.has("handle-returned"), (
-            f"the handler's handle() raised {handler.first('handle-raised')['error']} "
+        assert handler.handle_returned, (
+            f"the handler's handle() raised {handler.handle_error.error} "
             "instead of reading the client's requests to EOF")
-        returned = handler.first("handle-returned")
+        returned = handler.handle_return
         # rfile supports "the io.BufferedIOBase readable interface": read(size) returns
         # size bytes unless EOF comes first, however many raw reads that takes.
-        assert not returned["short_reads"], (
+        assert not returned.short_reads, (
             "rfile.read(N) returned fewer bytes than asked, with more on the way: "
-            + ", ".join(f"read({asked}) returned {got}" for asked, got in returned["short_reads"]))
-        assert returned["lines"] == len(script), (
-            f"rfile.readline() returned {returned['lines']} lines for the {len(script)} "
+            + ", ".join(f"read({short.asked}) returned {short.got}"
+                        for short in returned.short_reads))
+        assert returned.lines == len(script), (
+            f"rfile.readline() returned {returned.lines} lines for the {len(script)} "
             "lines the client sent")
         expected = b"".join(request.reply() for request in script)
         assert transcript.received == expected, difference(transcript.received, expected)
@@ -127,7 +124,7 @@ def test_stream_handler_wfile_unbuffered(serve: Callable[..., ServedServer]) -> 
     """A StreamRequestHandler's wfile is unbuffered by default (wbufsize = 0): what handle()
     writes reaches the client without flush(), so a client that sends a line and waits for
     the reply before sending the next is answered every time."""
-    server = serve("lines")
+    server = serve(Lines())
 
     @example(script=[LineRequest(b"hello"), LineRequest(b"again")])
     # A one-byte reply: held back by a writer with any buffer at all.
@@ -157,8 +154,7 @@ def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> 
     """A StreamRequestHandler's wfile has the io.BufferedIOBase writable interface (3.6+):
     writable() is true, and write(b) sends all of b and returns len(b), even on a connection
     with a timeout to a client slow to read."""
-    server = serve({"kind": "lines", "attrs": {"timeout": WRITE_TIMEOUT},
-                    "sndbuf": SMALL_SNDBUF})
+    server = serve(Lines(attrs={"timeout": WRITE_TIMEOUT}, send_buffer=SMALL_SNDBUF))
 
     @for_slow_scenarios()
     @example(size=256 * KIB, text="x")
@@ -175,17 +171,17 @@ def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> 
             time.sleep(SLOW_READER)
             received = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY)
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
-        returned = _finished(handlers[0] if handlers else None).first("handle-returned")
+        returned = _finished(handlers[0] if handlers else None).handle_return
         # wfile: "Changed in version 3.6: StreamRequestHandler.wfile also supports the
         # io.BufferedIOBase writable interface." BufferedIOBase.write(b) returns "always
         # equal to the length of b in bytes, since if the write fails an OSError will be
         # raised".
-        assert returned["wfile_writable"] is True, (
-            f"wfile.writable() gave {returned['wfile_writable']!r}, not True")
-        assert not returned["short_writes"], (
+        assert returned.wfile_writable is True, (
+            f"wfile.writable() gave {returned.wfile_writable!r}, not True")
+        assert not returned.short_writes, (
             "wfile.write(b) did not write all of b: " + ", ".join(
-                f"write() of {length} bytes returned {written!r}"
-                for length, written in returned["short_writes"]))
+                f"write() of {short.length} bytes returned {short.written!r}"
+                for short in returned.short_writes))
         assert received == expected, (
             f"{size} bytes written with one wfile.write(): " + difference(received, expected))
 
@@ -198,7 +194,7 @@ def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
     setup(): once the client has been silent that long, the handler's pending rfile read
     raises socket.timeout, and not sooner."""
     timeout = bounds.STREAM_HANDLER_TIMEOUT
-    server = serve({"kind": "lines", "attrs": {"timeout": timeout}})
+    server = serve(Lines(attrs={"timeout": timeout}))
 
     @for_slow_scenarios()
     @example(script=[LineRequest(b"hello")])
@@ -215,21 +211,21 @@ def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
             # its last call), so that handling the timeout never meets a closed client.
             server.wait_for_calls("shutdown_request", 1, since=since,
                                   timeout=bounds.HANDLER_REPORT)
-        assert handlers and handlers[0].has("setup-done"), (
+        assert handlers and handlers[0].setup_returned, (
             f"no handler finished setup() within {bounds.HANDLER_REPORT:g}s")
         handler = handlers[0]
         # "A timeout to apply to the request socket, if not None."
-        applied = handler.first("setup-done").get("timeout")
+        applied = handler.after_setup.timeout
         assert applied == timeout, (
             f"after setup(), self.request.gettimeout() is {applied!r}, not the handler "
             f"class's timeout, {timeout!r}")
-        assert handler.has("handle-raised"), (
+        assert handler.handle_raised, (
             f"the client was silent for {timeout + bounds.HANDLER_REPORT:g}s and the "
-            f"handler's rfile read did not time out (it went through {handler.kinds})")
-        raised = handler.first("handle-raised")
-        assert raised["error_type"] in TIMEOUT_ERRORS, (
-            f"the handler's rfile read raised {raised['error']}, not socket.timeout")
-        waited = raised["time"] - silent_since
+            f"handler's rfile read did not time out (it went through {handler.steps})")
+        raised = handler.handle_error
+        assert raised.error_type in TIMEOUT_ERRORS, (
+            f"the handler's rfile read raised {raised.error}, not socket.timeout")
+        waited = raised.time - silent_since
         assert waited >= timeout - bounds.TIMEOUT_SLACK, (
             f"the handler's rfile read timed out {waited:.3f}s after the client's last "
             f"write began, before the {timeout:g}s timeout")
@@ -241,20 +237,20 @@ def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
 def test_stream_handler_nodelay(serve: Callable[..., ServedServer]) -> None:
     """disable_nagle_algorithm is False by default, which leaves TCP_NODELAY off; set to
     True, a StreamRequestHandler's setup() sets TCP_NODELAY on the connection."""
-    _, handler = _talk(serve("lines"), [LineRequest(b"hello")])
+    _, handler = _talk(serve(Lines()), [LineRequest(b"hello")])
     # disable_nagle_algorithm = False
-    nodelay = _finished(handler).first("setup-done").get("nodelay")
+    nodelay = _finished(handler).after_setup.nodelay
     assert nodelay is False, (
         f"after setup(), TCP_NODELAY on self.request is {nodelay!r}, although "
         "disable_nagle_algorithm is False by default")
-    server = serve({"kind": "lines", "attrs": {"disable_nagle_algorithm": True}})
+    server = serve(Lines(attrs={"disable_nagle_algorithm": True}))
 
     @example(script=[LineRequest(b"hello")])
     @given(script=line_scripts(max_size=4 * KIB, blocks=False))
     def check(script: list[LineRequest]) -> None:
         _, handler = _talk(server, script)
         # "Disable nagle algorithm for this socket, if True."
-        nodelay = _finished(handler).first("setup-done").get("nodelay")
+        nodelay = _finished(handler).after_setup.nodelay
         assert nodelay is True, (
             f"after setup(), TCP_NODELAY on self.request is {nodelay!r}, although the "
             "handler class sets disable_nagle_algorithm = True")
@@ -266,69 +262,18 @@ def test_stream_handler_nodelay(serve: Callable[..., ServedServer]) -> None:
           level=SHOULD)
 def test_stream_handler_files_closed(serve: Callable[..., ServedServer]) -> None:
     """A StreamRequestHandler's finish() closes both rfile and wfile."""
-    server = serve("lines")
+    server = serve(Lines())
 
     @example(script=[LineRequest(b"hello")])
     @given(script=line_scripts(max_size=4 * KIB, blocks=False))
     def check(script: list[LineRequest]) -> None:
         _, handler = _talk(server, script)
-        finish = _finished(handler).first("finish")
-        left_open = [name for name in ("rfile", "wfile") if not finish.get(name + "_closed")]
+        finish = _finished(handler).finish
+        left_open = [name for name, closed in (("rfile", finish.rfile_closed),
+                                               ("wfile", finish.wfile_closed)) if not closed]
         # finish(): "self.wfile.close()" and "self.rfile.close()"
         assert not left_open, (
             f"after finish(), {' and '.join(left_open)} "
             f"{'is' if len(left_open) == 1 else 'are'} still open")
-
-    check()
-
-
-@contract("datagram_handler.rfile_wfile", servers=DATAGRAM_SERVERS,
-          reference=DOCS + "#socketserver.DatagramRequestHandler")
-def test_datagram_handler_rfile_wfile(serve: Callable[..., ServedServer]) -> None:
-    """In a DatagramRequestHandler, rfile reads exactly the (non-empty) datagram the client
-    sent, and what handle() writes to wfile reaches the client as one datagram once the
-    handler finishes."""
-    server = serve("datagram-file")
-
-    @example(sent=b"hello")
-    @example(sent=bytes(range(256)) * 8)
-    # An empty reply is datagram_handler.empty_reply's business.
-    @given(sent=datagrams().filter(bool))
-    def check(sent: bytes) -> None:
-        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
-        handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
-        assert handlers and handlers[0].has("handle-returned"), (
-            f"no handler ran within {bounds.HANDLER_REPORT:g}s for a {len(sent)}-byte "
-            "datagram")
-        # rfile: "A file object from which receives the request is read."
-        received = handlers[0].first("handle-returned")["received"]
-        assert received == len(sent), (
-            f"rfile.read() returned {received} bytes of the {len(sent)}-byte datagram")
-        # wfile: "A file object to which the reply is written."
-        assert reply.reply == sent.upper(), (
-            f"no reply reached the client within {bounds.DATAGRAM_REPLY:g}s"
-            if reply.reply is None
-            else "the reply's first datagram: " + difference(reply.reply, sent.upper()))
-
-    check()
-
-
-@contract("datagram_handler.empty_reply", servers=DATAGRAM_SERVERS, reference=SOURCE,
-          level=SHOULD)
-def test_datagram_handler_empty_reply(serve: Callable[..., ServedServer]) -> None:
-    """A DatagramRequestHandler whose handle() writes nothing to wfile still sends the
-    client one empty datagram when it finishes."""
-    server = serve({"kind": "datagram-file", "silent": True})
-
-    @example(sent=b"hello")
-    @given(sent=datagrams())
-    def check(sent: bytes) -> None:
-        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
-        server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
-        # finish(): "self.socket.sendto(self.wfile.getvalue(), self.client_address)"
-        assert reply.reply == b"", (
-            f"the client received no reply within {bounds.DATAGRAM_REPLY:g}s, not an empty "
-            "datagram" if reply.reply is None
-            else f"the client received {excerpt(reply.reply)}, not an empty datagram")
 
     check()

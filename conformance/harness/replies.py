@@ -1,0 +1,195 @@
+"""What the harness answers, as small frozen classes: the kit reads no reply by its keys
+outside this module and the process module that sends the requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.harness.observations import address, value
+
+# How a bounded call ended, in the agent's words.
+_RETURNED = "ok"
+_RAISED = "raised"
+_HUNG = "hung"
+# The stop report's word for a server whose serve_forever() nobody started.
+_NOT_SERVING = "not serving"
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """How a bounded call in the harness (a server method, the with statement) ended: it
+    returned ``value``, raised (``exception`` is the class name, ``error`` the repr()), or
+    had not returned when the bound passed (``hung``); ``elapsed`` seconds after it began."""
+
+    hung: bool
+    raised: bool
+    elapsed: float
+    value: Any = None
+    exception: str | None = None
+    error: str | None = None
+
+    @property
+    def returned(self) -> bool:
+        return not (self.hung or self.raised)
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> CallOutcome:
+        result = reply.get("result")
+        return cls(hung=result == _HUNG, raised=result == _RAISED,
+                   elapsed=float(reply.get("elapsed", 0.0)), value=value(reply.get("value")),
+                   exception=reply.get("exception"), error=reply.get("error"))
+
+    def describe(self, bound: float) -> str:
+        """What the call did, in words, for a call bounded by ``bound`` seconds."""
+        if self.hung:
+            return f"did not return within {bound:g}s"
+        if self.raised:
+            return f"raised {self.error}"
+        return f"returned after {self.elapsed:.2f}s"
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """How stopping a server went: shutdown() and server_close(), each bounded, say
+    "ok", "raised" or "hung" ("not serving": no serve_forever() ran, so no shutdown()
+    was called); whether every serve_forever() of the server had returned by then; the
+    harness's child processes left afterwards."""
+
+    shutdown: str
+    close: str
+    serve_forever_exited: bool
+    children: tuple[int, ...] = ()
+
+    @property
+    def shutdown_hung(self) -> bool:
+        return self.shutdown == _HUNG
+
+    @property
+    def shutdown_failed(self) -> bool:
+        """shutdown() was called and did not return normally."""
+        return self.shutdown not in (_RETURNED, _NOT_SERVING)
+
+    @property
+    def close_hung(self) -> bool:
+        return self.close == _HUNG
+
+    @property
+    def closed(self) -> bool:
+        """server_close() returned normally."""
+        return self.close == _RETURNED
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> StopReport:
+        return cls(shutdown=reply["shutdown"], close=reply["close"],
+                   serve_forever_exited=bool(reply["serve_forever_exited"]),
+                   children=tuple(reply.get("children", ())))
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """A server in the harness, as the harness sees it from inside.
+
+    Its socket: ``socket_fileno`` (-1 once closed; None if there is no socket to ask),
+    ``sockname``, ``listening``, and ``socket_error`` for what asking failed with. The
+    harness's process: its ``threads`` (names), ``children`` (running) and ``zombies``
+    (exited unreaped), the ``peers`` of its connected sockets and the local address of
+    every non-listening stream socket it holds (``stream_connections``). The server:
+    ``server_address``, how many times serve_forever() has called service_actions(),
+    whether the harness's own serve_forever() still runs, and the values of the
+    attributes asked for (``attrs``)."""
+
+    server_address: Any
+    service_actions_calls: int
+    serve_forever_running: bool
+    socket_fileno: int | None = None
+    sockname: Any = None
+    listening: bool = False
+    socket_error: str | None = None
+    threads: tuple[str, ...] = ()
+    children: tuple[int, ...] = ()
+    zombies: tuple[int, ...] = ()
+    peers: tuple[Any, ...] = ()
+    stream_connections: tuple[Any, ...] = ()
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def socket_open(self) -> bool:
+        return self.socket_fileno is not None and self.socket_fileno >= 0
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> ServerState:
+        return cls(
+            server_address=address(reply.get("server_address")),
+            service_actions_calls=int(reply.get("service_actions", 0)),
+            serve_forever_running=bool(reply.get("serve_forever_running")),
+            socket_fileno=reply.get("socket_fileno"),
+            sockname=address(reply.get("sockname")),
+            listening=bool(reply.get("listening")),
+            socket_error=reply.get("socket_error"),
+            threads=tuple(reply.get("threads", ())),
+            children=tuple(reply.get("children", ())),
+            zombies=tuple(reply.get("zombies", ())),
+            peers=tuple(address(peer) for peer in reply.get("peers", ())),
+            stream_connections=tuple(address(name)
+                                     for name in reply.get("stream_connections", ())),
+            attrs={name: value(sent) for name, sent in reply.get("attrs", {}).items()})
+
+
+@dataclass(frozen=True)
+class ClassInspection:
+    """A class of the implementation, looked up by name: whether it exists, its method
+    resolution order (class names), the class that defines each attribute asked about
+    (None: none does), and whether it subclasses each class asked about."""
+
+    name: str
+    exists: bool
+    mro: tuple[str, ...] = ()
+    owners: dict[str, str | None] = field(default_factory=dict)
+    subclass_of: dict[str, bool] = field(default_factory=dict)
+
+    def owner(self, attr: str) -> str | None:
+        """The name of the class ``attr`` is found in (asked about with ``attrs``)."""
+        return self.owners.get(attr)
+
+    @classmethod
+    def from_reply(cls, name: str, reply: dict[str, Any]) -> ClassInspection:
+        return cls(name=name, exists=bool(reply.get("exists")),
+                   mro=tuple(reply.get("mro", ())), owners=dict(reply.get("owners", {})),
+                   subclass_of=dict(reply.get("subclass_of", {})))
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What the harness says about itself once it runs: its pid, the interpreter
+    (implementation name, version, executable), the module under test and the server
+    classes it has, and what kind of handler the user's own class is ("stream",
+    "datagram", "base"; None without --handler)."""
+
+    pid: int
+    python_version: str
+    implementation: str
+    executable: str
+    module: str
+    module_file: str | None
+    classes: tuple[str, ...]
+    user_handler: str | None = None
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """The interpreter's (major, minor) version."""
+        major, minor = self.python_version.split(".")[:2]
+        return int(major), int(minor)
+
+    @property
+    def user_handler_is_datagram(self) -> bool:
+        return self.user_handler == "datagram"
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> Hello:
+        return cls(pid=int(reply["pid"]), python_version=reply["python_version"],
+                   implementation=reply.get("implementation", "python"),
+                   executable=reply.get("python", ""), module=reply.get("module", ""),
+                   module_file=reply.get("module_file"),
+                   classes=tuple(reply.get("classes", ())),
+                   user_handler=reply.get("user_handler"))
