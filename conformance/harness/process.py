@@ -20,7 +20,7 @@ from typing import Any
 from conformance.harness.observations import Handler, collect_handlers, server_calls
 from conformance.targets import Target, TargetError
 
-AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")
+AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent")
 HELLO_TIMEOUT = 60.0
 CALL_TIMEOUT = 10.0
 STDERR_TAIL = 2000
