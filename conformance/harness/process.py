@@ -39,7 +39,7 @@ from conformance.harness.observations import Handler, ServerCall, collect_handle
 from conformance.harness.replies import CallOutcome, ClassInspection, Hello, ServerState, StopReport
 from conformance.targets import Target, TargetError
 
-AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")
+AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent")
 STDERR_TAIL = 2000
 # The agent's name for each kind of handler.
 _HANDLER_KINDS = {Echo: "echo", DatagramEcho: "udp-echo", Lines: "lines",

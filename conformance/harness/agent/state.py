@@ -1,0 +1,292 @@
+"""The agent's state: the servers it started, the calls it runs in the background, the
+events each server's handlers reported; and the ops (``op_*``) that the kit's requests name.
+"""
+
+import itertools
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+from . import events, inspection
+from .handlers import observing_handler
+from .instrumentation import instrumented_server
+from .protocol import PROTOCOL_VERSION, jsonable
+
+SERVER_CLASSES = (
+    "TCPServer",
+    "UDPServer",
+    "ThreadingTCPServer",
+    "ThreadingUDPServer",
+    "ForkingTCPServer",
+    "ForkingUDPServer",
+    "UnixStreamServer",
+    "UnixDatagramServer",
+    "ThreadingUnixStreamServer",
+    "ThreadingUnixDatagramServer",
+    "ForkingUnixStreamServer",
+    "ForkingUnixDatagramServer",
+)
+EVENT_LIMIT = 60000
+
+
+class _Server(object):
+    def __init__(self, server, thread, tmpdir):
+        self.server = server
+        self.thread = thread
+        self.tmpdir = tmpdir
+        self.serving = thread is not None
+        # (the SIGCHLD disposition to restore when the server stops,) if it changed it.
+        self.sigchld_before = ()
+        self.events = []
+        # serve_forever() calls the kit made itself, as tasks
+        self.loops = []
+
+    def loop_threads(self):
+        """Every thread that runs, or ran, this server's serve_forever()."""
+        threads = [task.thread for task in self.loops]
+        return threads if self.thread is None else [self.thread, *threads]
+
+
+class _Task(object):
+    def __init__(self, call):
+        self.outcome = {}
+        self.started = time.time()
+        self.thread = threading.Thread(target=self._run, args=(call,), name="conformance-call")
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self, call):
+        try:
+            self.outcome["value"] = jsonable(call())
+            self.outcome["result"] = "ok"
+        except BaseException as exc:
+            self.outcome["result"] = "raised"
+            self.outcome["exception"] = type(exc).__name__
+            self.outcome["error"] = repr(exc)
+        self.outcome["elapsed"] = time.time() - self.started
+
+    def wait(self, timeout):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            return {"result": "hung", "elapsed": time.time() - self.started}
+        return dict(self.outcome)
+
+
+def _address(family, request):
+    """(address to bind, temporary folder to remove at stop or None) for ``family``."""
+    if family == "unix":
+        tmpdir = tempfile.mkdtemp(prefix="conformance-")
+        return os.path.join(tmpdir, "server.sock"), tmpdir
+    host = "::1" if family == "inet6" else "127.0.0.1"
+    return (host, int(request.get("port", 0))), None
+
+
+class Agent(object):
+    """The implementation ``module`` under test and what the agent started with it. Create
+    it after the prelude ran: it opens the event channel."""
+
+    def __init__(self, module):
+        self.module = module
+        self._servers = {}
+        self._server_objects = {}
+        self._tasks = {}
+        self._ids = itertools.count(1)
+        self._changed = threading.Condition()
+        self._reporter = events.open_channel(self._file_event)
+
+    def _file_event(self, event):
+        with self._changed:
+            record = self._servers.get(event["server"])
+            if record is not None and len(record.events) < EVENT_LIMIT:
+                record.events.append(event)
+            self._changed.notify_all()
+
+    def hello(self):
+        return {
+            "op": "hello",
+            "ok": True,
+            "protocol": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "python": sys.executable,
+            "python_version": "%d.%d.%d" % sys.version_info[:3],
+            "implementation": sys.implementation.name,
+            "module": self.module.__name__,
+            "module_file": getattr(self.module, "__file__", None),
+            "classes": [name for name in SERVER_CLASSES if hasattr(self.module, name)],
+        }
+
+    def op_start(self, request):
+        """Start a server. ``handler`` is a kind name or {"kind": ..., options}; ``family``
+        is inet (default), inet6 or unix; ``attrs`` are server class attributes;
+        ``serve`` false leaves serve_forever to the kit; ``verify`` false makes
+        verify_request refuse every request; ``port`` (inet, inet6) is the port to bind,
+        0 (a free one) by default; ``sigchld`` "ignore" sets SIGCHLD to SIG_IGN until the
+        server stops, so that the kernel, not the server, reaps its children."""
+        cls = getattr(self.module, request["server"])
+        handler_spec = request.get("handler", "echo")
+        if not isinstance(handler_spec, dict):
+            handler_spec = {"kind": handler_spec}
+        server_id = next(self._ids)
+        handler = observing_handler(self.module, handler_spec["kind"], handler_spec,
+                                    server_id, self._server_objects, self._reporter)
+        address, tmpdir = _address(request.get("family", "inet"), request)
+        server_cls = instrumented_server(cls, server_id, self._reporter, request)
+        with self._changed:
+            record = self._servers[server_id] = _Server(None, None, tmpdir)
+        try:
+            server = server_cls(address, handler,
+                                bind_and_activate=request.get("bind_and_activate", True))
+        except BaseException:
+            with self._changed:
+                del self._servers[server_id]
+            if tmpdir:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        record.server = server
+        self._server_objects[server_id] = server
+        if request.get("sigchld") == "ignore":
+            record.sigchld_before = (signal.signal(signal.SIGCHLD, signal.SIG_IGN),)
+        if request.get("serve", True):
+            record.thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": float(request.get("poll_interval", 0.05))},
+                name="conformance-serve-%d" % server_id)
+            record.thread.daemon = True
+            record.serving = True
+            record.thread.start()
+        return {"id": server_id, "address": jsonable(server.server_address),
+                "serve_thread": record.thread.name if record.thread else None}
+
+    def op_events(self, request):
+        record = self._servers[request["id"]]
+        since = request.get("since", 0)
+        deadline = time.time() + min(float(request.get("timeout_s", 0)), 30.0)
+        with self._changed:
+            while len(record.events) <= since and time.time() < deadline:
+                self._changed.wait(max(0.0, deadline - time.time()))
+            events = record.events[since:]
+        return {"events": events, "next": since + len(events)}
+
+    def op_running(self, request):
+        record = self._servers[request["id"]]
+        alive_threads = set(t.ident for t in threading.enumerate())
+        serve_thread = record.thread.name if record.thread else None
+        setups = dict((e["handler"], e) for e in record.events if e["kind"] == "setup")
+        running = []
+        for uid in request["handlers"]:
+            setup = setups.get(uid)
+            if setup is None:
+                continue
+            if setup["pid"] != os.getpid():
+                if inspection.process_state(setup["pid"]) == "running":
+                    running.append(uid)
+            elif setup["thread"] != serve_thread and setup["thread_ident"] in alive_threads:
+                running.append(uid)
+        return {"running": running}
+
+    def op_call(self, request):
+        """Call a server method, bounded; ``background`` returns a task to join later."""
+        record = self._servers[request["id"]]
+        method = getattr(record.server, request["method"])
+        args = [tuple(a) if isinstance(a, list) else a for a in request.get("args", [])]
+        task = _Task(lambda: method(*args))
+        if request["method"] == "serve_forever":
+            record.serving = True
+            record.loops.append(task)
+        if request.get("background"):
+            task_id = next(self._ids)
+            self._tasks[task_id] = task
+            return {"task": task_id}
+        return task.wait(min(float(request.get("timeout_s", 5)), 60.0))
+
+    def op_join(self, request):
+        task = self._tasks[request["task"]]
+        return task.wait(min(float(request.get("timeout_s", 5)), 60.0))
+
+    def op_state(self, request):
+        """What the kit cannot see from outside: the server's socket, its attributes, the
+        threads, children and connections the agent holds."""
+        record = self._servers[request["id"]]
+        server = record.server
+        peers, stream_connections = inspection.held_sockets()
+        state = {"server_address": jsonable(server.server_address),
+                 "service_actions": getattr(server, "conformance_service_actions", 0),
+                 "children": inspection.children_of(os.getpid()),
+                 "threads": [t.name for t in threading.enumerate()],
+                 "peers": peers,
+                 "zombies": inspection.children_of(os.getpid(), zombies=True),
+                 "stream_connections": stream_connections,
+                 # False once the agent's serve_forever() thread has returned or raised.
+                 "serve_forever_running": record.thread is not None
+                 and record.thread.is_alive()}
+        sock = getattr(server, "socket", None)
+        try:
+            state["socket_fileno"] = sock.fileno()
+            state["sockname"] = jsonable(sock.getsockname())
+            state["listening"] = bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+        except (OSError, AttributeError) as exc:
+            state["socket_error"] = repr(exc)
+        for name in request.get("attrs", []):
+            state.setdefault("attrs", {})[name] = jsonable(getattr(server, name, None))
+        return state
+
+    def op_inspect(self, request):
+        """A class of the implementation: its MRO and which class defines each attribute."""
+        cls = getattr(self.module, request["class"], None)
+        if cls is None:
+            return {"exists": False}
+        mro = list(cls.__mro__)
+        owners = {}
+        for attr in request.get("attrs", []):
+            owner = next((c for c in mro if attr in vars(c)), None)
+            owners[attr] = owner.__name__ if owner is not None else None
+        subclass_of = {}
+        for other in request.get("subclass_of", []):
+            other_cls = getattr(self.module, other, None)
+            subclass_of[other] = other_cls is not None and issubclass(cls, other_cls)
+        return {"exists": True, "mro": [c.__name__ for c in mro], "owners": owners,
+                "subclass_of": subclass_of}
+
+    def op_set(self, request):
+        """Set attributes on the server instance, as a subclass or a user would set them."""
+        server = self._servers[request["id"]].server
+        for name, value in request.get("attrs", {}).items():
+            setattr(server, name, value)
+        return {}
+
+    def op_with(self, request):
+        """Run ``with server as entered: pass``, bounded; the value says whether
+        ``entered`` is the server itself."""
+        server = self._servers[request["id"]].server
+
+        def use():
+            with server as entered:
+                pass
+            return entered is server
+
+        return _Task(use).wait(min(float(request.get("timeout_s", 5)), 60.0))
+
+    def op_stop(self, request):
+        record = self._servers.pop(request["id"])
+        self._server_objects.pop(request["id"], None)
+        timeout = min(float(request.get("timeout_s", 5)), 60.0)
+        reply = {"shutdown": "not serving"}
+        if record.serving:
+            reply["shutdown"] = _Task(record.server.shutdown).wait(timeout)["result"]
+        deadline = time.time() + timeout
+        for thread in record.loop_threads():
+            thread.join(max(0.0, deadline - time.time()))
+        reply["serve_forever_exited"] = not any(t.is_alive() for t in record.loop_threads())
+        reply["close"] = _Task(record.server.server_close).wait(timeout)["result"]
+        for before in record.sigchld_before:
+            # None: a handler installed outside Python, which cannot be put back from here.
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL if before is None else before)
+        reply["children"] = inspection.children_of(os.getpid())
+        if record.tmpdir:
+            shutil.rmtree(record.tmpdir, ignore_errors=True)
+        return reply
