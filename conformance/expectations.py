@@ -231,19 +231,40 @@ def _entry(path: str, number: int, raw: Any, causes: Mapping[str, Cause],
     if outcome not in OUTCOMES:
         raise ExpectationsError(f"{where}: outcome must be one of {', '.join(OUTCOMES)}, "
                                 f"not {outcome!r}")
-    reason, cause_name = _text(where, raw, "reason"), _text(where, raw, "cause")
-    note = _text(where, raw, "note")
+    reason = _text(where, raw, "reason")
+    cause, note = _entry_cause(where, raw, reason, causes)
+    servers = _entry_servers(where, raw, contract, contracts)
+    python = _text(where, raw, "python")
+    if python is not None:
+        try:
+            version_in_range("3", python)
+        except ExpectationsError as exc:
+            raise ExpectationsError(f"{where}: {exc}") from None
+    return Expectation(contract, outcome, reason or "", servers, python,
+                       _text(where, raw, "platform"), _text(where, raw, "link"), cause, note)
+
+
+def _entry_cause(where: str, raw: dict[str, Any], reason: str | None,
+                 causes: Mapping[str, Cause]) -> tuple[Cause | None, str | None]:
+    """An entry's shared cause and its note: an entry gives a reason or a cause."""
+    cause_name, note = _text(where, raw, "cause"), _text(where, raw, "note")
     if (reason is None) == (cause_name is None):
         raise ExpectationsError(f"{where}: give either a reason or a cause")
     if note is not None and cause_name is None:
         raise ExpectationsError(f"{where}: a note goes with a cause; put it in the reason")
-    cause = None
-    if cause_name is not None:
-        cause = causes.get(cause_name)
-        if cause is None:
-            raise ExpectationsError(f"{where}: unknown cause {cause_name!r}"
-                                    f"{_nearest(cause_name, list(causes))}; causes: "
-                                    + (", ".join(causes) or "none"))
+    if cause_name is None:
+        return None, None
+    cause = causes.get(cause_name)
+    if cause is None:
+        raise ExpectationsError(f"{where}: unknown cause {cause_name!r}"
+                                f"{_nearest(cause_name, list(causes))}; causes: "
+                                + (", ".join(causes) or "none"))
+    return cause, note
+
+
+def _entry_servers(where: str, raw: dict[str, Any], contract: str,
+                   contracts: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The server classes an entry names: classes its contract runs on (none: all)."""
     servers = raw.get("servers", [])
     if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
         raise ExpectationsError(f"{where}: servers must be a list of server class names")
@@ -253,14 +274,7 @@ def _entry(path: str, number: int, raw: Any, causes: Mapping[str, Cause],
         if server not in contracts[contract]:
             raise ExpectationsError(f"{where}: {contract} does not run on {server!r}; its "
                                     f"server classes: {', '.join(contracts[contract])}")
-    python = _text(where, raw, "python")
-    if python is not None:
-        try:
-            version_in_range("3", python)
-        except ExpectationsError as exc:
-            raise ExpectationsError(f"{where}: {exc}") from None
-    return Expectation(contract, outcome, reason or "", tuple(servers), python,
-                       _text(where, raw, "platform"), _text(where, raw, "link"), cause, note)
+    return tuple(servers)
 
 
 def _check_overlaps(path: str, entries: list[Expectation],
@@ -363,25 +377,26 @@ def dump(baseline: Baseline, target_name: str) -> str:
             lines.append(_pair("link", cause.link))
         lines.append("")
     for entry in sorted(baseline.entries, key=lambda e: (e.contract, e.servers)):
-        lines.append("[[expected]]")
-        lines.append(_pair("contract", entry.contract))
-        lines.append(_pair("outcome", entry.outcome))
-        if entry.servers:
-            lines.append("servers = [" + ", ".join(f'"{s}"' for s in entry.servers) + "]")
-        for key in ("python", "platform"):
-            value = getattr(entry, key)
-            if value:
-                lines.append(_pair(key, value))
-        if entry.cause is not None:
-            lines.append(_pair("cause", entry.cause.name))
-            if entry.note:
-                lines.append(_pair("note", entry.note))
-        else:
-            lines.append(_pair("reason", entry.reason))
-        if entry.link:
-            lines.append(_pair("link", entry.link))
-        lines.append("")
+        lines += [*_entry_lines(entry), ""]
     return "\n".join(lines)
+
+
+def _entry_lines(entry: Expectation) -> list[str]:
+    """One [[expected]] table, its keys in the order the format documents them."""
+    lines = ["[[expected]]", _pair("contract", entry.contract), _pair("outcome", entry.outcome)]
+    if entry.servers:
+        lines.append("servers = [" + ", ".join(f'"{s}"' for s in entry.servers) + "]")
+    lines += [_pair(key, getattr(entry, key)) for key in ("python", "platform")
+              if getattr(entry, key)]
+    if entry.cause is not None:
+        lines.append(_pair("cause", entry.cause.name))
+        if entry.note:
+            lines.append(_pair("note", entry.note))
+    else:
+        lines.append(_pair("reason", entry.reason))
+    if entry.link:
+        lines.append(_pair("link", entry.link))
+    return lines
 
 
 def updated(baseline: Baseline, observed: Mapping[tuple[str, str], str],

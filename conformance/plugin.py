@@ -228,15 +228,8 @@ def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
         harness = _applicable_harness(request, harness_pool)
         if server_class not in harness.classes:
             pytest.skip(f"{harness.target_name} has no {server_class}")
-        user_handler = harness_pool.target.handler
-        if handler is None and user_handler:
-            handler = UserClass(spec=harness_pool.target.handler_spec())
-            handles_datagrams = harness.facts.user_handler_is_datagram
-            if handles_datagrams != is_datagram_class(server_class):
-                pytest.skip(f"not applicable: {user_handler} is a "
-                            f"{'datagram' if handles_datagrams else 'stream'} handler")
         if handler is None:
-            handler = HandlerSpec.reference(server_class)
+            handler = _default_handler(harness, harness_pool.target, server_class)
         if "Unix" in server_class:
             options.setdefault("family", "unix")
         served = harness.start(server_class, handler, **options)
@@ -244,6 +237,24 @@ def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
         return served
 
     yield start
+    _stop_all(started, harness_pool, server_class)
+
+
+def _default_handler(harness: Harness, target: Target, server_class: str) -> HandlerSpec:
+    """The reference handler, or the user's own with --handler (skipping a server class of
+    the other kind: a stream handler on a datagram server, or the reverse)."""
+    if not target.handler:
+        return HandlerSpec.reference(server_class)
+    handles_datagrams = harness.facts.user_handler_is_datagram
+    if handles_datagrams != is_datagram_class(server_class):
+        pytest.skip(f"not applicable: {target.handler} is a "
+                    f"{'datagram' if handles_datagrams else 'stream'} handler")
+    return UserClass(spec=target.handler_spec())
+
+
+def _stop_all(started: list[ServedServer], pool: HarnessPool, server_class: str) -> None:
+    """Stop every server a test started; a stop that goes wrong fails the test (after the
+    harness is discarded, so that the next test gets a fresh one)."""
     problems = []
     for served in started:
         if not served.harness.usable:
@@ -251,13 +262,13 @@ def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
         try:
             report = served.stop()
         except HarnessError:
-            harness_pool.discard()
+            pool.discard()
             raise
         problems += _stop_problems(report)
     if started and not started[0].harness.usable:
-        harness_pool.discard()
+        pool.discard()
     if problems:
-        harness_pool.discard()
+        pool.discard()
         pytest.fail(f"stopping {server_class}: " + "; ".join(problems), pytrace=False)
 
 
