@@ -77,6 +77,11 @@ HARNESS_KILLED = 5.0
 HARNESS_EXIT = 2.0
 # A stream client connects within this.
 CONNECT = 5.0
+# The longest Hypothesis spends shrinking one test's failing example. Past it the report
+# shows the smallest failing example found so far and says that shrinking stopped early: a
+# target that fails every example the same way (nothing comes back) would otherwise have
+# Hypothesis shrink through hundreds of examples that each wait out a bound.
+SHRINK_BUDGET = 20.0
 
 
 def echo_timeout(total_bytes: int) -> float:

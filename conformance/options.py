@@ -39,6 +39,7 @@ class Option:
     action: str | None = None
     choices: tuple[str, ...] | None = None
     owner: str | None = None
+    type: Callable[[str], Any] | None = None
 
     @property
     def dest(self) -> str:
@@ -53,6 +54,8 @@ class Option:
             kwargs["metavar"] = self.metavar
         if self.choices is not None:
             kwargs["choices"] = self.choices
+        if self.type is not None:
+            kwargs["type"] = self.type
         # A repeatable option starts from a fresh, empty list.
         kwargs["default"] = [] if self.action == "append" else self.default
         return kwargs
@@ -96,6 +99,9 @@ OPTIONS: tuple[Option, ...] = (
            help="rewrite the expectations file from this run, keeping reasons"),
     Option("--report-dir", default="reports", metavar="DIR",
            help="results.json and junit.xml go to DIR/<target>/ (default: reports)"),
+    Option("--max-time", metavar="SECONDS", type=float,
+           help="start no contract test after this many seconds: the reports list what did "
+                "not run, and the run exits 1 (default: no limit)"),
 )
 
 
@@ -118,6 +124,7 @@ class RunOptions:
     expectations: str | None = None
     update_expectations: bool = False
     report_dir: str = "reports"
+    max_time: float | None = None
     profile: str | None = None
     seed: str | None = None
 
@@ -149,6 +156,9 @@ class RunOptions:
         if self.update_expectations and not (self.expectations or self.target):
             raise OptionsError("--update-expectations needs --expectations FILE or "
                                "--target NAME")
+        if self.max_time is not None and self.max_time <= 0:
+            raise OptionsError(f"--max-time {self.max_time:g}: must be a positive number "
+                               "of seconds")
         if self.target is not None:
             self.preset()
             return

@@ -37,6 +37,7 @@ from conformance.harness.pool import HarnessPool
 from conformance.options import GROUP, GROUP_DESCRIPTION, OPTIONS, OptionsError, RunOptions
 from conformance.reporting.collector import ResultsCollector
 from conformance.reporting.results import RunResults
+from conformance.stopping import SHRINK_NOTE, RunClock, limit_shrinking, shrinking_stopped
 from conformance.strategies import use_payloads
 from conformance.targets import Target, TargetError
 
@@ -106,6 +107,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # --hypothesis-profile names.
     options = config.stash[_OPTIONS] = _read_options(config)
     use_payloads(options.payloads)
+    limit_shrinking()
+    config.pluginmanager.register(RunClock(config, options.max_time), "conformance-clock")
     pool = config.stash[_POOL] = _pool_for(options)
     target = pool.target
     config.stash[_BASELINE] = _baseline(config, target)
@@ -374,6 +377,8 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
         phase["outcome"] = "failed" if report.when == "call" else "error"
         if call.excinfo is not None:
             phase.update(_describe_failure(call.excinfo.value))
+            if shrinking_stopped(report):
+                phase["message"] = f"{phase['message']}\n{SHRINK_NOTE}"
         elif str(report.longrepr).startswith(_STRICT_XPASS):
             phase["xpassed"] = True
             phase["message"] = ("unexpected pass: the contract now holds, but the "

@@ -51,4 +51,6 @@ def write_junit(results: RunResults, path: str) -> None:
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    partial = path + ".partial"
+    ET.ElementTree(root).write(partial, encoding="utf-8", xml_declaration=True)
+    os.replace(partial, path)

@@ -135,7 +135,12 @@ class RunResults:
     versions: dict[str, str] = field(default_factory=dict)
     baseline: BaselineFile | None = None
     contracts: dict[str, ContractResult] = field(default_factory=dict)
+    # The server classes each selected contract is to be checked on, once collected.
+    expected: dict[str, list[str]] = field(default_factory=dict)
+    # Why the run ended before every selected case finished: "max-time", "interrupted".
+    stopped: str | None = None
     _cases: dict[str, Case] = field(default_factory=dict)
+    _finished: set[str] = field(default_factory=set)
 
     def add(self, contract: Contract, phase: dict[str, Any]) -> None:
         """Record one test phase of ``contract``'s check."""
@@ -146,6 +151,30 @@ class RunResults:
             case = self._cases[phase["nodeid"]] = Case(phase["server"], phase["nodeid"])
             self.contracts.setdefault(contract.id, ContractResult(contract)).cases.append(case)
         case.merge(phase)
+        if phase["when"] == "teardown":
+            self._finished.add(phase["nodeid"])
+
+    def expect(self, contract: Contract, server: str) -> None:
+        """Note that the run selected ``contract`` on ``server``."""
+        servers = self.expected.setdefault(contract.id, [])
+        if server not in servers:
+            servers.append(server)
+
+    def finished(self, contract_id: str) -> bool:
+        """Whether every selected case of this contract has finished (teardown included)."""
+        return set(self.expected.get(contract_id, ())) <= self._done(contract_id)
+
+    def unfinished(self) -> dict[str, list[str]]:
+        """The selected cases that have not finished: contract id -> server classes."""
+        left = {contract_id: [server for server in servers
+                              if server not in self._done(contract_id)]
+                for contract_id, servers in sorted(self.expected.items())}
+        return {contract_id: servers for contract_id, servers in left.items() if servers}
+
+    def _done(self, contract_id: str) -> set[str]:
+        result = self.contracts.get(contract_id)
+        return {case.server for case in result.cases
+                if case.nodeid in self._finished} if result else set()
 
     def summary(self) -> dict[str, int]:
         """Contracts per outcome, and ``not_blocking``: how many of the failed ones do not
@@ -162,6 +191,7 @@ class RunResults:
         return [self.contracts[key] for key in sorted(self.contracts)]
 
     def to_json(self) -> dict[str, Any]:
+        unfinished = self.unfinished()
         return {
             "schema": SCHEMA,
             "version": SCHEMA_VERSION,
@@ -173,6 +203,10 @@ class RunResults:
             "seed": self.seed,
             "strict": self.strict,
             "baseline": asdict(self.baseline) if self.baseline else None,
+            "complete": not unfinished,
+            "stopped": self.stopped,
+            "unfinished": [{"id": contract_id, "servers": servers}
+                           for contract_id, servers in unfinished.items()],
             "summary": self.summary(),
             "contracts": [result.to_json(self.target.get("handler"))
                           for result in self.sorted_results()],
@@ -181,6 +215,9 @@ class RunResults:
     def write(self, path: str) -> None:
         """Write ``results.json`` at ``path``, creating its folder."""
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w", encoding="utf-8") as out:
+        partial = path + ".partial"
+        with open(partial, "w", encoding="utf-8") as out:
             json.dump(self.to_json(), out, indent=2)
             out.write("\n")
+        # A reader (or a run killed mid-write) sees the old file or the new, never half.
+        os.replace(partial, path)

@@ -32,6 +32,13 @@ def verdict_lines(results: RunResults) -> list[Line]:
                       f"{level:<6} {statement(result.contract, handler)}", _MARKUP[outcome]))
         lines += [(text, {}) for text in _details(result)]
     lines.append((summary_line(results), {"bold": True}))
+    unfinished = results.unfinished()
+    if unfinished:
+        cause = {"max-time": "--max-time passed", "interrupted": "the run was interrupted"}
+        cases = sum(len(servers) for servers in unfinished.values())
+        lines.append((f"not finished ({cause.get(results.stopped or '', 'the run stopped')}): "
+                      f"{len(unfinished)} contracts ({cases} cases): " + ", ".join(unfinished),
+                      {"red": True, "bold": True}))
     return lines
 
 
