@@ -119,6 +119,9 @@ def _check_target(options: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the kit; returns the exit status described in the module docstring."""
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["report"]:  # the report site
+        from conformance.report_site import main as report_main
+        return report_main(list(sys.argv[2:] if argv is None else argv[1:]))
     parser = _parser()
     options, extra = parser.parse_known_args(argv)
     if options.list_contracts:

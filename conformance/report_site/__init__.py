@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     out = options.out or options.dirs[0]
     merged = columns(runs)
     written = build(runs, merged, out)
-    print(f"{len(runs)} results.json, {len(merged)} targets: {written[0]} "
-          f"and {len(written) - 1} failure pages")
+    pages = len(written) - 1
+    print(f"{written[0]}: {len(merged)} target{'s' if len(merged) != 1 else ''} from "
+          f"{len(runs)} results.json, and {pages} page{'s' if pages != 1 else ''} of failures")
     return EXIT_OK
