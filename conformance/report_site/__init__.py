@@ -93,5 +93,5 @@ def main(argv: list[str] | None = None) -> int:
     written = build(runs, merged, out)
     pages = len(written) - 1
     print(f"{written[0]}: {len(merged)} target{'s' if len(merged) != 1 else ''} from "
-          f"{len(runs)} results.json, and {pages} page{'s' if pages != 1 else ''} of failures")
+          f"{len(runs)} results.json; {pages} failure page{'s' if pages != 1 else ''}")
     return EXIT_OK
