@@ -49,6 +49,11 @@ class Cell:
             return "unexpected pass: the baseline entry is stale"
         if self.verdict in ("failed", "error") and not self.result.blocking:
             return "not blocking: should-level, run without --strict"
+        if self.verdict == "skipped" and self.result.worst:
+            # Why, in short: "not applicable: new in Python 3.7, the target runs 3.6.15".
+            lines = (self.result.worst[0].message or "").strip().splitlines()
+            reason = lines[0].removeprefix("Skipped: ") if lines else ""
+            return reason if len(reason) <= 64 else reason[:63] + "…"
         return None
 
     @property
@@ -71,7 +76,10 @@ class Row:
 
     @property
     def disagree(self) -> bool:
-        return len({c.verdict for c in self.cells if c.verdict != "not run"}) > 1
+        """Whether the targets that ran the contract reached different verdicts; a skip (not
+        applicable, or a class the target lacks) is no verdict."""
+        return len({c.verdict for c in self.cells
+                    if c.verdict not in ("not run", "skipped")}) > 1
 
 
 @dataclass(frozen=True)
