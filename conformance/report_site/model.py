@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.contracts.catalog import ALL_SERVERS
+
 SCHEMA = "socketserver-conformance/results"
 # Verdicts in the order the site lists them: worst first. "not run" is the site's own: the
 # contract is in some results.json but not in this target's.
@@ -151,7 +153,8 @@ class Result:
     def read(cls, raw: dict[str, Any]) -> Result:
         contract = Contract(str(raw["id"]), _text(raw.get("statement")) or "",
                             _text(raw.get("level")) or "", _text(raw.get("reference")))
-        cases = tuple(Case.read(c) for c in raw.get("cases") or () if isinstance(c, dict))
+        cases = tuple(sorted((Case.read(c) for c in raw.get("cases") or ()
+                              if isinstance(c, dict)), key=_server_order))
         if not cases and raw.get("outcome"):
             # An old file without cases: the contract's worst case stands for all of them.
             cases = (Case.read({**raw, "server": "(all)"}),)
@@ -236,6 +239,13 @@ class Run:
     def identity(self) -> tuple[str | None, ...]:
         """Runs of one target on the same interpreter and platform merge into one column."""
         return (self.name, self.interpreter, self.platform)
+
+
+def _server_order(case: Case) -> tuple[int, str]:
+    # The catalog's order (TCP, Unix stream, UDP, Unix datagram; each plain, threading,
+    # forking), not the order in which xdist workers happened to finish.
+    known = ALL_SERVERS.index(case.server) if case.server in ALL_SERVERS else len(ALL_SERVERS)
+    return known, case.server
 
 
 def _timestamp(value: Any) -> datetime.datetime | None:
