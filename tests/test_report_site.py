@@ -60,7 +60,7 @@ def test_rows_where_targets_disagree_come_first(tmp_path: Path) -> None:
     assert "Targets disagree (1)" in index
     # Only TCPServer fails: the cell says so, and links to the failure's page.
     assert 'href="pages/b/zz.last.html"' in index
-    assert "on TCPServer" in index
+    assert "on TCP<wbr>Server" in index
 
 
 def test_runs_of_one_target_merge_and_missing_contracts_are_not_run(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ from conformance.report_site.model import (
 PAGES = "pages"
 # Marks a pages folder as this tool's own, so a rebuild may clear stale pages from it.
 _MARKER = ".conformance-report-site"
+# Word boundaries in CamelCase (ThreadingTCPServer: Threading, TCP, Server) and after the
+# dots and underscores of contract ids (concurrency.stalled_client).
+_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[._])(?=\w)")
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,14 @@ def when(stamp: datetime.datetime | None) -> str:
     return stamp.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def breakable(text: str) -> Any:
+    """``text`` escaped, with line-break opportunities between its words: a narrow cell
+    wraps "ThreadingUnixStreamServer" as Threading/Unix/Stream/Server, never mid-word."""
+    from markupsafe import Markup, escape
+
+    return Markup("<wbr>").join(escape(part) for part in _WORDS.split(text))
+
+
 def _environment() -> Any:
     import jinja2
 
@@ -165,6 +177,7 @@ def _environment() -> Any:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
     env.filters["when"] = when
+    env.filters["breakable"] = breakable
     env.globals.update(VERDICTS=VERDICTS, LABELS=LABELS)
     return env
 
