@@ -89,6 +89,11 @@ def help_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the kit; returns the exit status described in the module docstring."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["report"]:
+        # python -m conformance report [DIR ...]: the report site, from results.json files.
+        from conformance.report_site import main as report_main
+
+        return report_main(args[1:])
     parser = help_parser()
     try:
         known, _ = parser.parse_known_args(args)
