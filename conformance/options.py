@@ -62,15 +62,18 @@ class Option:
 
 
 _TARGET_OPTIONS = ("impl", "python", "prelude", "handler")
+_REPEATABLE = ("target", "impl", "contract", "server")
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--target", metavar="NAME",
+    Option("--target", metavar="NAME", action="append",
            help="a named target (see --list-targets): stdlib, cpython3.6 ... cpython3.13, "
                 "pypy3, gevent, eventlet, eventlet-green, future, or one an installed package "
-                "adds; not combined with --impl, --python, --prelude or --handler"),
-    Option("--impl", metavar="MODULE|FILE",
+                "adds; not combined with --impl, --python, --prelude or --handler "
+                "(repeatable: one run, a report per target)"),
+    Option("--impl", metavar="MODULE|FILE", action="append",
            help="the implementation under test: a module name or a .py file exposing the "
-                f"socketserver API (default: {STDLIB_MODULE})"),
+                f"socketserver API (default: {STDLIB_MODULE}; repeatable: one run, a report "
+                "per implementation)"),
     Option("--python", metavar="INTERPRETER",
            help="the interpreter that runs the implementation: a name on PATH or a path "
                 "(default: the one running the kit)"),
@@ -112,8 +115,8 @@ class RunOptions:
     Field names are the options' ``dest`` names; ``profile`` and ``seed`` are Hypothesis'
     ``--hypothesis-profile`` (resolved to the profile in use) and ``--hypothesis-seed``."""
 
-    target: str | None = None
-    impl: str | None = None
+    target: tuple[str, ...] = ()
+    impl: tuple[str, ...] = ()
     python: str | None = None
     prelude: str | None = None
     handler: str | None = None
@@ -137,8 +140,7 @@ class RunOptions:
             if field.name in ("profile", "seed"):
                 continue
             value = getoption(field.name)
-            values[field.name] = tuple(value or ()) if field.name in ("contract",
-                                                                        "server") else value
+            values[field.name] = tuple(value or ()) if field.name in _REPEATABLE else value
         seed = getoption("hypothesis_seed")
         values["strict"] = bool(values["strict"])  # pytest leaves it None when not given
         return cls(**values, profile=profile, seed=None if seed is None else str(seed))
@@ -147,8 +149,8 @@ class RunOptions:
         """Refuse, with OptionsError, what cannot run: options that do not combine, an
         unknown target or server class, a malformed module or interpreter. Starts nothing."""
         given = [f"--{name}" for name in _TARGET_OPTIONS if getattr(self, name)]
-        if self.target is not None and given:
-            raise OptionsError(f"--target {self.target} cannot be combined with {given[0]}")
+        if self.target and given:
+            raise OptionsError(f"--target {self.target[0]} cannot be combined with {given[0]}")
         unknown = [name for name in self.server if name not in ALL_SERVERS]
         if unknown:
             raise OptionsError(f"--server {unknown[0]}: no such server class; the server "
@@ -159,29 +161,49 @@ class RunOptions:
         if self.max_time is not None and self.max_time <= 0:
             raise OptionsError(f"--max-time {self.max_time:g}: must be a positive number "
                                "of seconds")
-        if self.target is not None:
-            self.preset()
-            return
+        labels = self.labels()
+        if len(labels) > 1:
+            self._check_several(labels)
         try:
-            self.explicit_target().check_syntax()
+            for target in self.explicit_targets():
+                target.check_syntax()
         except TargetError as exc:
             raise OptionsError(str(exc)) from None
 
-    def preset(self) -> Preset | None:
-        """The named target's preset; None without --target."""
-        if self.target is None:
-            return None
-        known = presets()
-        if self.target not in known:
-            raise OptionsError(f"--target {self.target}: unknown; known targets: "
-                               + ", ".join(sorted(known)))
-        return known[self.target]
+    def _check_several(self, labels: list[str]) -> None:
+        """Several targets in one run: each needs a report of its own, and a baseline file
+        belongs to one target."""
+        for option in ("expectations", "update_expectations"):
+            if getattr(self, option):
+                raise OptionsError(f"--{option.replace('_', '-')} applies to one target; "
+                                   f"this run has {len(labels)}")
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise OptionsError(f"two targets would share the report folder {twice[0]!r}: "
+                               "name each once")
 
-    def explicit_target(self) -> Target:
-        """The target that --impl, --python, --prelude and --handler name (without
-        --target)."""
-        return Target(impl=self.impl or STDLIB_MODULE, python=self.python,
-                      prelude=self.prelude, handler=self.handler)
+    def chosen_presets(self) -> list[Preset]:
+        """The --target presets, in the order given (none without --target)."""
+        known = presets()
+        for name in self.target:
+            if name not in known:
+                raise OptionsError(f"--target {name}: unknown; known targets: "
+                                   + ", ".join(sorted(known)))
+        return [known[name] for name in self.target]
+
+    def explicit_targets(self) -> list[Target]:
+        """Without --target, one target per --impl (the stdlib without one), each with
+        --python, --prelude and --handler."""
+        if self.target:
+            return []
+        return [Target(impl=impl, python=self.python, prelude=self.prelude,
+                       handler=self.handler) for impl in self.impl or (STDLIB_MODULE,)]
+
+    def labels(self) -> list[str]:
+        """Each target's name, as its report folder and (with several) its test ids show it:
+        known before any interpreter starts."""
+        named = [preset.name for preset in self.chosen_presets()]
+        return named or [target.name() for target in self.explicit_targets()]
 
     def selects(self, contract: Contract, server: str | None = None) -> bool:
         """Whether --contract, --server and --handler keep this contract (on ``server``;
@@ -196,11 +218,15 @@ class RunOptions:
         return server in self.server if server else bool(set(contract.servers)
                                                           & set(self.server))
 
-    def reproduce(self, contract_id: str, server: str | None) -> str:
-        """The command that re-runs exactly this contract on this server class, with the
-        same target, profile, seed and strictness."""
+    def reproduce(self, contract_id: str, server: str | None, target: Target) -> str:
+        """The command that re-runs exactly this contract on this server class of this
+        target, with the same profile, seed and strictness."""
         words = ["python", "-m", "conformance"]
-        for name in ("target", *_TARGET_OPTIONS, "expectations"):
+        if target.preset:
+            words += ["--target", target.preset]
+        elif target.impl != STDLIB_MODULE:
+            words += ["--impl", target.impl]
+        for name in ("python", "prelude", "handler", "expectations"):
             value = getattr(self, name)
             if value:
                 words += [f"--{name}", value]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -41,8 +42,7 @@ from conformance.stopping import SHRINK_NOTE, RunClock, limit_shrinking, shrinki
 from conformance.strategies import use_payloads
 from conformance.targets import Target, TargetError
 
-_POOL = pytest.StashKey[HarnessPool]()
-_BASELINE = pytest.StashKey[Baseline]()
+_TARGETS = pytest.StashKey["dict[str, TargetRun]"]()
 _OPTIONS = pytest.StashKey[RunOptions]()
 USER_PROPERTY = "conformance"
 _MESSAGE_LIMIT = 4000
@@ -57,14 +57,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(option.flag, **option.kwargs())
 
 
-def _pool_for(options: RunOptions) -> HarnessPool:
-    """The harness pool for the target the options name: a preset or impl/python/prelude."""
-    preset = options.preset()
-    if preset is None:
-        return HarnessPool(options.explicit_target())
-    target, unavailable = preset.resolve()
-    return HarnessPool(target, unavailable=unavailable,
-                       install_hint=preset.install_hint(target.python))
+@dataclass
+class TargetRun:
+    """One target of the run, in this process: its harness pool and its baseline."""
+
+    pool: HarnessPool
+    baseline: Baseline
+
+    @property
+    def target(self) -> Target:
+        return self.pool.target
+
+
+def _pools_for(options: RunOptions) -> dict[str, HarnessPool]:
+    """A harness pool per target the options name, by label: presets or impl/python/prelude.
+    A preset that cannot run here gets a pool that skips every contract with the reason."""
+    pools = {target.name(): HarnessPool(target) for target in options.explicit_targets()}
+    for preset in options.chosen_presets():
+        target, unavailable = preset.resolve()
+        pools[preset.name] = HarnessPool(target, unavailable=unavailable,
+                                         install_hint=preset.install_hint(target.python))
+    return pools
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -109,29 +122,32 @@ def pytest_configure(config: pytest.Config) -> None:
     use_payloads(options.payloads)
     limit_shrinking()
     config.pluginmanager.register(RunClock(config, options.max_time), "conformance-clock")
-    pool = config.stash[_POOL] = _pool_for(options)
-    target = pool.target
-    config.stash[_BASELINE] = _baseline(config, target)
+    runs = config.stash[_TARGETS] = {
+        label: TargetRun(pool, _baseline(config, pool.target))
+        for label, pool in _pools_for(options).items()}
     if _is_worker(config):
         return
-    hello = None
-    if any(getattr(options, name) for name in ("impl", "python", "prelude", "handler")):
-        # The only start of the target before the tests: a module that does not import or
-        # an interpreter that does not run is bad usage. (A preset that cannot run here
-        # is not: its contracts are skipped with the reason. Without target options, the
-        # plugin, loaded by every pytest run where the kit is installed, starts nothing.)
-        try:
-            hello = probe(target)
-        except (TargetError, HarnessError) as exc:
-            raise pytest.UsageError(str(exc).strip()) from None
-    baseline = config.stash[_BASELINE]
-    results = RunResults(target=target.describe(hello), profile=options.profile,
-                         seed=options.seed, strict=options.strict,
-                         versions=_versions(), baseline=baseline.file())
-    config.pluginmanager.register(
-        ResultsCollector(config, results, USER_PROPERTY,
-                         baseline if options.update_expectations else None),
-        "conformance-results")
+    probe_targets = any(getattr(options, name) for name in ("impl", "python", "prelude",
+                                                           "handler"))
+    collector = ResultsCollector(config, USER_PROPERTY)
+    for label, run in runs.items():
+        hello = None
+        if probe_targets:
+            # The only start of the target before the tests: a module that does not import
+            # or an interpreter that does not run is bad usage. (A preset that cannot run
+            # here is not: its contracts are skipped with the reason. Without target
+            # options, the plugin, loaded by every pytest run where the kit is installed,
+            # starts nothing.)
+            try:
+                hello = probe(run.target)
+            except (TargetError, HarnessError) as exc:
+                raise pytest.UsageError(str(exc).strip()) from None
+        results = RunResults(target=run.target.describe(hello), profile=options.profile,
+                             seed=options.seed, strict=options.strict,
+                             versions=_versions(), baseline=run.baseline.file())
+        collector.add_target(label, results,
+                             run.baseline if options.update_expectations else None)
+    config.pluginmanager.register(collector, "conformance-results")
 
 
 def _versions() -> dict[str, str]:
@@ -180,17 +196,45 @@ def probe(target: Target) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def harness_pool(pytestconfig: pytest.Config) -> Iterator[HarnessPool]:
-    """The harness running the target; one per pytest process (so one per xdist worker)."""
-    pool = pytestconfig.stash[_POOL]
-    yield pool
-    pool.discard()
+def target_runs(pytestconfig: pytest.Config) -> Iterator[dict[str, TargetRun]]:
+    """Every target of the run, by label, each with its harness; one harness per target
+    and pytest process (so per xdist worker), stopped at the end."""
+    runs = pytestconfig.stash[_TARGETS]
+    yield runs
+    for run in runs.values():
+        run.pool.discard()
 
 
-def _applicable_harness(request: pytest.FixtureRequest, pool: HarnessPool) -> Harness:
+@pytest.fixture
+def target_label(request: pytest.FixtureRequest, target_runs: dict[str, TargetRun]) -> str:
+    """The label of the target this test checks: its parameter when the run has several."""
+    return getattr(request, "param", None) or next(iter(target_runs))
+
+
+@pytest.fixture
+def target_run(target_runs: dict[str, TargetRun], target_label: str) -> TargetRun:
+    """The target this test checks, with its harness pool and baseline."""
+    run = target_runs[target_label]
+    # A process keeps few harnesses running: tests come grouped by target.
+    for label, other in target_runs.items():
+        if label != target_label:
+            other.pool.discard()
+    return run
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # With several targets every contract test runs once per target, as its last
+    # parameter (test_echo_upper[TCPServer-recv_text_mode]).
+    labels = list(metafunc.config.stash[_TARGETS])
+    if len(labels) > 1 and "target_label" in metafunc.fixturenames:
+        metafunc.parametrize("target_label", labels, indirect=True, ids=labels)
+
+
+def _applicable_harness(request: pytest.FixtureRequest, run: TargetRun) -> Harness:
     """The harness, after skipping a contract that the target's Python version predates
     and marking one that the target's expectations list as an expected failure."""
-    harness = pool.get()
+    harness = run.pool.get()
     contract: Contract | None = getattr(request.node.function, "contract", None)
     if contract is None:
         return harness
@@ -201,7 +245,7 @@ def _applicable_harness(request: pytest.FixtureRequest, pool: HarnessPool) -> Ha
             since = ".".join(map(str, contract.since))
             pytest.skip(f"not applicable: new in Python {since}, the target runs "
                         f"{python_version}")
-    baseline = request.config.stash[_BASELINE]
+    baseline = run.baseline
     expected = baseline.find(contract.id, _server_class(request.node), python_version)
     if expected is not None:
         # "fail" is strict: if the contract now holds, the stale entry fails the run.
@@ -212,13 +256,13 @@ def _applicable_harness(request: pytest.FixtureRequest, pool: HarnessPool) -> Ha
 
 
 @pytest.fixture
-def harness(request: pytest.FixtureRequest, harness_pool: HarnessPool) -> Harness:
+def harness(request: pytest.FixtureRequest, target_run: TargetRun) -> Harness:
     """The running harness, for contracts about classes rather than running servers."""
-    return _applicable_harness(request, harness_pool)
+    return _applicable_harness(request, target_run)
 
 
 @pytest.fixture
-def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
+def serve(request: pytest.FixtureRequest, target_run: TargetRun,
           server_class: str) -> Iterator[Callable[..., ServedServer]]:
     """Start ``server_class`` servers of the target: ``serve(handler, **options)`` takes
     what Harness.start takes; without a handler, the reference handler (or the user's own,
@@ -228,11 +272,11 @@ def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
     started: list[ServedServer] = []
 
     def start(handler: HandlerSpec | None = None, **options: Any) -> ServedServer:
-        harness = _applicable_harness(request, harness_pool)
+        harness = _applicable_harness(request, target_run)
         if server_class not in harness.classes:
             pytest.skip(f"{harness.target_name} has no {server_class}")
         if handler is None:
-            handler = _default_handler(harness, harness_pool.target, server_class)
+            handler = _default_handler(harness, target_run.target, server_class)
         if "Unix" in server_class:
             options.setdefault("family", "unix")
         served = harness.start(server_class, handler, **options)
@@ -240,7 +284,7 @@ def serve(request: pytest.FixtureRequest, harness_pool: HarnessPool,
         return served
 
     yield start
-    _stop_all(started, harness_pool, server_class)
+    _stop_all(started, target_run.pool, server_class)
 
 
 def _default_handler(harness: Harness, target: Target, server_class: str) -> HandlerSpec:
@@ -308,6 +352,10 @@ def server(serve: Callable[..., ServedServer]) -> ServedServer:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     options = run_options(config)
+    labels = list(config.stash[_TARGETS])
+    if len(labels) > 1:
+        # One target after another: each process then keeps few harnesses running.
+        items.sort(key=lambda item: labels.index(_label(item) or labels[0]))
     if not (options.contract or options.server or options.handler):
         return
     selected, deselected = [], []
@@ -325,13 +373,26 @@ def _server_class(item: pytest.Item) -> str | None:
     return callspec.params.get("server_class") if callspec is not None else None
 
 
+def _label(item: pytest.Item) -> str | None:
+    """The label of the target an item checks, when the run has several."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("target_label") if callspec is not None else None
+
+
+def _target_run(item: pytest.Item) -> TargetRun | None:
+    runs = item.config.stash.get(_TARGETS, None)
+    if not runs:
+        return None
+    return runs[_label(item) or next(iter(runs))]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # The harness is shared by the tests of a process: a failure quotes only the harness
     # stderr written since its own test began, not an earlier test's.
-    pool = item.config.stash.get(_POOL, None)
-    if pool is not None:
-        pool.mark_stderr()
+    run = _target_run(item)
+    if run is not None:
+        run.pool.mark_stderr()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -357,6 +418,8 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
            report: pytest.TestReport) -> dict[str, Any]:
     """What one phase of a contract test found, in a form that survives xdist."""
     contract: Contract = item.function.contract  # type: ignore[attr-defined]
+    run = _target_run(item)
+    assert run is not None
     phase: dict[str, Any] = {
         "contract": contract.__dict__.copy(),
         "server": _server_class(item),
@@ -364,7 +427,8 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
         "when": report.when,
         "duration": report.duration,
         "outcome": "passed",
-        "target": item.config.stash[_POOL].describe(),
+        "target": run.pool.describe(),
+        "label": _label(item) or next(iter(item.config.stash[_TARGETS])),
     }
     if hasattr(report, "wasxfail"):
         phase["outcome"] = "xfailed" if report.skipped else "passed"
@@ -386,7 +450,8 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
                                 + str(report.longrepr)[len(_STRICT_XPASS):].strip()
                                 + "); remove the entry or run --update-expectations")
         phase["reproduce"] = run_options(item.config).reproduce(contract.id,
-                                                                _server_class(item))
+                                                                _server_class(item),
+                                                                run.target)
     return phase
 
 

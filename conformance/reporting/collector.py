@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -20,23 +21,62 @@ from conformance.reporting.terminal import verdict_lines
 from conformance.stopping import NOT_RUN
 
 
+@dataclass
+class _TargetReport:
+    """What the run found about one target, and where its reports go."""
+
+    results: RunResults
+    folder: str
+    # The baseline to rewrite from this run (--update-expectations), or None.
+    baseline: Baseline | None
+    written: bool = False
+
+    def write(self) -> None:
+        self.results.write(os.path.join(self.folder, "results.json"))
+        write_junit(self.results, os.path.join(self.folder, "junit.xml"))
+        self.written = True
+
+    def update_expectations(self, baseline: Baseline) -> None:
+        observed = {(result.contract.id, case.server): _observed(case)
+                    for result in self.results.sorted_results() for case in result.cases}
+        version = self.results.target.get("python_version") or "0"
+        new = updated(baseline, observed, version)
+        os.makedirs(os.path.dirname(new.path) or ".", exist_ok=True)
+        with open(new.path, "w", encoding="utf-8") as out:
+            out.write(dump(new, self.results.target["name"]))
+
+    def summary_lines(self) -> list[tuple[str, dict[str, bool]]]:
+        lines = verdict_lines(self.results)
+        lines.append((f"reports: {_shown(self.folder)}/{{results.json,junit.xml}}", {}))
+        used = self.results.baseline
+        lines.append(("baseline: " + (f"{_shown(used.path)} (sha256 {used.sha256[:12]})"
+                                      if used else "none"), {}))
+        if self.baseline is not None:
+            lines.append((f"expectations rewritten: {_shown(self.baseline.path)}", {}))
+        return lines
+
+
 class ResultsCollector:
     """A pytest plugin object living on the controller (or the only process).
 
     Reads the phases that contract tests attach to their reports under
-    ``user_property``; at the end writes results.json and junit.xml, rewrites the
-    expectations ``baseline`` when one is given, and prints the verdict."""
+    ``user_property``, per target (``add_target``); keeps each target's results.json and
+    junit.xml current, rewrites an expectations baseline when asked, and prints the
+    verdicts."""
 
-    def __init__(self, config: pytest.Config, results: RunResults, user_property: str,
-                 baseline: Baseline | None) -> None:
+    def __init__(self, config: pytest.Config, user_property: str) -> None:
         self.config = config
-        self.results = results
         self.user_property = user_property
-        self.baseline = baseline
-        self.folder = os.path.join(str(config.invocation_params.dir),
-                                   config.getoption("report_dir"), results.target["name"])
-        self._written = False
+        self._targets: dict[str, _TargetReport] = {}
         self._not_run: set[str] = set()
+        self._expected = False
+
+    def add_target(self, label: str, results: RunResults,
+                   baseline: Baseline | None) -> None:
+        """Report on the target tests know by ``label``; rewrite ``baseline`` at the end."""
+        folder = os.path.join(str(self.config.invocation_params.dir),
+                              self.config.getoption("report_dir"), results.target["name"])
+        self._targets[label] = _TargetReport(results, folder, baseline)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Without xdist: this process collected the tests it will run.
@@ -46,70 +86,66 @@ class ResultsCollector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         # With xdist: every worker collects the same tests; the first to report says which.
-        if not self.results.expected:
+        if not self._expected:
             self._expect(ids)
 
     def _expect(self, nodeids: Iterable[str]) -> None:
+        self._expected = True
         tests = {contract.test_name: contract for contract in catalog()}
+        several = len(self._targets) > 1
         for nodeid in nodeids:
             name, _, param = nodeid.rpartition("::")[2].partition("[")
-            if name in tests:
-                self.results.expect(tests[name], param.rstrip("]"))
+            if name not in tests:
+                continue
+            # Server class names have no "-": with several targets, the label follows one.
+            server, _, label = param.rstrip("]").partition("-")
+            target = self._targets[label] if several else next(iter(self._targets.values()))
+            target.results.expect(tests[name], server)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name != self.user_property:
                 continue
+            target = self._targets[value["label"]]
             if report.nodeid in self._not_run or NOT_RUN in (value.get("message") or ""):
                 # Held back by --max-time: listed as unfinished, not as a verdict.
                 self._not_run.add(report.nodeid)
-                self.results.stopped = "max-time"
+                target.results.stopped = "max-time"
                 continue
             contract = Contract(**value["contract"])
-            self.results.add(contract, value)
-            if report.when == "teardown" and self.results.finished(contract.id):
-                self._write()
+            target.results.add(contract, value)
+            if report.when == "teardown" and target.results.finished(contract.id):
+                target.write()
 
     def pytest_keyboard_interrupt(self) -> None:
-        self.results.stopped = "interrupted"
+        for target in self._targets.values():
+            target.results.stopped = "interrupted"
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.results.contracts and not self.results.stopped:
-            return
-        self._write()
-        if self.baseline is not None:
-            self._update_expectations(self.baseline)
-        if self.results.unfinished() and session.exitstatus in (pytest.ExitCode.OK,
-                                                                 pytest.ExitCode.INTERRUPTED):
+        unfinished = False
+        for target in self._targets.values():
+            results = target.results
+            if not results.contracts and not results.stopped:
+                continue
+            target.write()
+            if target.baseline is not None:
+                target.update_expectations(target.baseline)
+            unfinished = unfinished or bool(results.unfinished())
+        if unfinished and session.exitstatus in (pytest.ExitCode.OK,
+                                                 pytest.ExitCode.INTERRUPTED):
             # Not every contract was shown to hold: the run failed (2 is bad usage).
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    def _write(self) -> None:
-        self.results.write(os.path.join(self.folder, "results.json"))
-        write_junit(self.results, os.path.join(self.folder, "junit.xml"))
-        self._written = True
-
-    def _update_expectations(self, baseline: Baseline) -> None:
-        observed = {(result.contract.id, case.server): _observed(case)
-                    for result in self.results.sorted_results() for case in result.cases}
-        version = self.results.target.get("python_version") or "0"
-        new = updated(baseline, observed, version)
-        os.makedirs(os.path.dirname(new.path) or ".", exist_ok=True)
-        with open(new.path, "w", encoding="utf-8") as out:
-            out.write(dump(new, self.results.target["name"]))
-
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self._written:
+        written = [target for target in self._targets.values() if target.written]
+        if not written:
             return
         terminalreporter.section("socketserver conformance")
-        for text, markup in verdict_lines(self.results):
-            terminalreporter.line(text, **markup)
-        terminalreporter.line(f"reports: {_shown(self.folder)}/{{results.json,junit.xml}}")
-        used = self.results.baseline
-        terminalreporter.line("baseline: " + (f"{_shown(used.path)} (sha256 {used.sha256[:12]})"
-                                              if used else "none"))
-        if self.baseline is not None:
-            terminalreporter.line(f"expectations rewritten: {_shown(self.baseline.path)}")
+        for index, target in enumerate(written):
+            if index:
+                terminalreporter.line("")
+            for text, markup in target.summary_lines():
+                terminalreporter.line(text, **markup)
 
 
 def _observed(case: Case) -> str:
