@@ -58,25 +58,32 @@ def leftover_processes(marker: str) -> list[int]:
     return found
 
 
+def kit(folder: Path, *args: str, profile: str = "quick", cwd: Path | None = None,
+        workers: str | None = None, timeout: float = KIT_TIMEOUT) -> KitRun:
+    """Run ``python -m conformance`` with these arguments in ``folder`` (or ``cwd``), as a
+    user would; its reports go to ``folder/reports``."""
+    report_dir = folder / "reports"
+    marker = uuid.uuid4().hex
+    env = {**os.environ, RUN_MARKER: marker}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "conformance", "--report-dir", str(report_dir),
+         "--hypothesis-profile", profile, *args, *(["-n", workers] if workers else [])],
+        capture_output=True, text=True, timeout=timeout, env=env,
+        cwd=cwd or folder, stdin=subprocess.DEVNULL,
+    )
+    return KitRun(completed.returncode, completed.stdout, completed.stderr, report_dir,
+                  marker)
+
+
 @pytest.fixture
 def run_kit(tmp_path: Path):
     """Run the kit with these arguments; reports go to a temporary folder."""
 
     def run(*args: str, profile: str = "quick", cwd: Path | None = None,
             whole_catalog: bool = False) -> KitRun:
-        report_dir = tmp_path / "reports"
-        marker = uuid.uuid4().hex
-        env = {**os.environ, RUN_MARKER: marker}
-        env.pop("PYTEST_XDIST_WORKER", None)
-        env.pop("PYTEST_ADDOPTS", None)
-        completed = subprocess.run(
-            [sys.executable, "-m", "conformance", "--report-dir", str(report_dir),
-             "--hypothesis-profile", profile, *args,
-             *(["-n", CATALOG_WORKERS] if whole_catalog else [])],
-            capture_output=True, text=True, timeout=KIT_TIMEOUT, env=env,
-            cwd=cwd or tmp_path, stdin=subprocess.DEVNULL,
-        )
-        return KitRun(completed.returncode, completed.stdout, completed.stderr, report_dir,
-                      marker)
+        return kit(tmp_path, *args, profile=profile, cwd=cwd,
+                   workers=CATALOG_WORKERS if whole_catalog else None)
 
     return run
