@@ -2,8 +2,11 @@
 request-handling methods report each call as a "call" event and which carry the class
 attributes the kit asked for."""
 
+import os
 import socket
 import sys
+import threading
+import time
 
 from .protocol import jsonable
 
@@ -26,10 +29,36 @@ def _call_fields(name, args):
     return fields
 
 
+# In a process forked from the agent, the ident of the thread that forked; None in the agent.
+_FORKED_BY = [None]
+
+
+def _note_forking_thread():
+    _FORKED_BY[0] = threading.get_ident()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_forking_thread)
+
+
+def _copied_into_child():
+    """Whether this thread is, in a process forked from the agent, the copy of one of the
+    agent's threads other than the one that forked: under gevent or eventlet green threads
+    survive fork(), so a forked handler's process runs the serve_forever() loops of the
+    agent's other servers too, and without this they would take those servers' requests."""
+    return _FORKED_BY[0] is not None and threading.get_ident() != _FORKED_BY[0]
+
+
 def _reporting_hook(cls, name, server_id, reporter, options):
     original = getattr(cls, name)
 
     def hook(self, *args):
+        if name == "get_request" and _copied_into_child():
+            # A copy of another server's loop in a forked handler's process: it leaves that
+            # server's connections and datagrams to the agent; the process ends with its
+            # handler (os._exit).
+            while True:
+                time.sleep(3600)
         reporter.emit(server_id, "server", "call", **_call_fields(name, args))
         if name == "verify_request" and options.get("verify") is False:
             return False

@@ -36,6 +36,10 @@ PROTOCOL_VERSION = 1
 # for a pipe, so the agent polls with the real one and sleeps with whatever time.sleep is,
 # which a patched library turns into a cooperative yield.
 _REAL_SELECT = select.select
+# Likewise the real read: eventlet's os.read() waits in the hub, where a serve_forever()
+# thread may fork; the forked handler's process would then wake inside that read, past the
+# check of the pid below, and take (or block on) the kit's next request.
+_REAL_READ = os.read
 _IDLE_SLEEP_MAX = 0.02
 
 
@@ -92,7 +96,7 @@ def read_lines(fd):
                 idle = min(idle * 2, _IDLE_SLEEP_MAX)
                 continue
             idle = 0.001
-            chunk = os.read(fd, 65536)
+            chunk = _REAL_READ(fd, 65536)
             if not chunk:
                 return
             buffer += chunk
