@@ -127,12 +127,20 @@ class Target:
         info: dict[str, Any] = {"name": self.name(hello), "preset": self.preset,
                                 "impl": self.impl, "python": self.python,
                                 "prelude": self.prelude, "handler": self.handler,
-                                "server_classes": list(self.server_classes)}
+                                "server_classes": self._describe_server_classes(hello)}
         if hello:
             info.update(python_version=hello.get("python_version"),
                         implementation=hello.get("implementation"),
                         executable=hello.get("python"), module_file=hello.get("module_file"))
         return info
+
+    def _describe_server_classes(self, hello: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Each --server-class as given, its class name, and the documented class it runs
+        as (its ``kind``, once the harness has said hello; else None)."""
+        kinds = {loaded["spec"]: loaded["kind"]
+                 for loaded in (hello or {}).get("server_classes", ())}
+        return [{"spec": spec, "name": class_name(spec), "kind": kinds.get(absolute_spec(spec))}
+                for spec in self.server_classes]
 
 
 def class_name(spec: str) -> str:

@@ -33,8 +33,9 @@ def server_kind(module, cls):
     base = next((name for name in BASE_SERVERS if _derives(cls, getattr(module, name, None))),
                 None)
     if base is None:
-        raise TypeError("%s is not a server class: it derives from none of %s of %s" % (
-            cls.__name__, ", ".join(reversed(BASE_SERVERS)), module.__name__))
+        raise TypeError("%s derives from none of %s's %s: the kit checks a server class as "
+                        "the documented one it derives from" % (
+                            cls.__name__, module.__name__, ", ".join(reversed(BASE_SERVERS))))
     for ancestor in cls.__mro__:
         for prefix, mixin in MIXINS:
             if ancestor is getattr(module, mixin, None):
