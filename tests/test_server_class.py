@@ -56,7 +56,8 @@ def test_a_user_class_runs_exactly_where_its_kind_runs() -> None:
 
 def test_the_reproduce_command_names_the_class_alone() -> None:
     options = RunOptions(server_class=(HTTP, DAEMON), profile="quick")
-    assert options.reproduce("echo.upper", "DaemonThreadingTCPServer") == (
+    (target,) = options.explicit_targets()
+    assert options.reproduce("echo.upper", "DaemonThreadingTCPServer", target) == (
         f"python -m conformance --server-class {DAEMON} --contract echo.upper "
         "--hypothesis-profile quick")
 
@@ -129,6 +130,8 @@ def test_classes_mixin_first_holds_a_user_class_to_the_mixin_order(run_kit,
      "--server TCPServer: no such server class; the server classes are ThreadingHTTPServer"),
     (["--target", "stdlib", "--server-class", HTTP],
      "--target stdlib cannot be combined with --server-class"),
+    (["--impl", "socketserver", "--impl", str(REPO / "fixtures" / "broken" / "recv_text_mode.py"),
+      "--server-class", HTTP], "--server-class applies to one target; this run has 2"),
 ])
 def test_a_bad_server_class_is_exit_2_with_one_line(run_kit, args: list[str],
                                                     says: str) -> None:
