@@ -1,7 +1,7 @@
 """The kit as users get it: a wheel built from this checkout, installed with pip into a fresh
 virtualenv, run from a folder outside the checkout. The wheel must carry the agent package,
-the shipped baselines and kit.ini; `--target eventlet` then finds its baseline inside
-site-packages and holds to it.
+the shipped baselines, kit.ini and the report site's templates; `--target eventlet` then
+finds its baseline inside site-packages and holds to it.
 
 Slow (a wheel, a virtualenv, pip installing pytest, Hypothesis, xdist and eventlet): one
 virtualenv serves the whole module. pip needs PyPI (or the index pip is configured with);
@@ -37,7 +37,8 @@ _OFFLINE = re.compile(r"NewConnectionError|Temporary failure in name resolution|
                       r"No matching distribution found|Could not find a version")
 # What the wheel must hold besides the modules: the package data the kit reads at run time.
 PACKAGE_DATA = ("conformance/kit.ini", "conformance/baselines/eventlet.toml",
-                "conformance/harness/agent/__main__.py", "conformance/harness/agent/main.py")
+                "conformance/harness/agent/__main__.py", "conformance/harness/agent/main.py",
+                "conformance/report_site/templates/index.html.j2")
 # Left out of the copy the wheel is built from: an in-tree build writes build/ and
 # *.egg-info, which must not land in the checkout.
 _NOT_SOURCES = shutil.ignore_patterns(".git", ".tox", ".venv", "build", "dist", "*.egg-info",
