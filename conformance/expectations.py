@@ -17,7 +17,8 @@ that several entries share is written once, as a named cause::
     reason = "why the target differs, or why the contract does not apply"
     # ... or, instead of reason, cause = "green-threads-starve" and, optionally,
     # note = "what is particular to this entry" (read before the cause's reason)
-    servers = ["UDPServer"]       # optional: only these server classes
+    servers = ["UDPServer"]       # optional: only these server classes (with
+                                  # --server-class: the user's classes, by name)
     python = ">=3.6,<3.7"         # optional: only these target versions
     platform = "linux"            # optional: sys.platform prefix
     link = "https://..."          # optional: the bug report

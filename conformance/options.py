@@ -15,7 +15,7 @@ from typing import Any
 
 from conformance.contracts.catalog import ALL_SERVERS, Contract
 from conformance.presets import Preset, presets
-from conformance.targets import STDLIB_MODULE, Target, TargetError
+from conformance.targets import STDLIB_MODULE, Target, TargetError, class_name
 
 GROUP = "conformance"
 GROUP_DESCRIPTION = "socketserver conformance"
@@ -62,14 +62,17 @@ class Option:
 
 
 _TARGET_OPTIONS = ("impl", "python", "prelude", "handler")
-_REPEATABLE = ("target", "impl", "contract", "server")
+_REPEATABLE = ("target", "impl", "contract", "server", "server_class")
+# Options naming what the kit starts, beyond those of a target: any of them is bad usage
+# until the harness has started with it.
+STARTING_OPTIONS = (*_TARGET_OPTIONS, "server_class")
 
 OPTIONS: tuple[Option, ...] = (
     Option("--target", metavar="NAME", action="append",
            help="a named target (see --list-targets): stdlib, cpython3.6 ... cpython3.13, "
                 "pypy3, gevent, eventlet, eventlet-green, future, or one an installed package "
-                "adds; not combined with --impl, --python, --prelude or --handler "
-                "(repeatable: one run, a report per target)"),
+                "adds; not combined with --impl, --python, --prelude, --handler or "
+                "--server-class (repeatable: one run, a report per target)"),
     Option("--impl", metavar="MODULE|FILE", action="append",
            help="the implementation under test: a module name or a .py file exposing the "
                 f"socketserver API (default: {STDLIB_MODULE}; repeatable: one run, a report "
@@ -83,6 +86,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("--handler", metavar="MODULE:CLASS",
            help="check your own request handler class (module:Class or path.py:Class) "
                 "against the handler-side contracts"),
+    Option("--server-class", action="append", metavar="MODULE:CLASS",
+           help="check your own server class (module:Class or path.py:Class; repeatable) "
+                "instead of the implementation's, against every contract of the server "
+                "class it derives from (a ThreadingTCPServer subclass where "
+                "ThreadingTCPServer is checked); one target only"),
     Option("--payloads", default="any", choices=("any", "text"),
            help="what clients send: any bytes (default) or UTF-8 text only, for handlers "
                 "of text protocols"),
@@ -120,6 +128,7 @@ class RunOptions:
     python: str | None = None
     prelude: str | None = None
     handler: str | None = None
+    server_class: tuple[str, ...] = ()
     payloads: str = "any"
     contract: tuple[str, ...] = ()
     server: tuple[str, ...] = ()
@@ -148,13 +157,15 @@ class RunOptions:
     def check(self) -> None:
         """Refuse, with OptionsError, what cannot run: options that do not combine, an
         unknown target or server class, a malformed module or interpreter. Starts nothing."""
-        given = [f"--{name}" for name in _TARGET_OPTIONS if getattr(self, name)]
+        given = [f"--{name.replace('_', '-')}" for name in STARTING_OPTIONS
+                 if getattr(self, name)]
         if self.target and given:
             raise OptionsError(f"--target {self.target[0]} cannot be combined with {given[0]}")
-        unknown = [name for name in self.server if name not in ALL_SERVERS]
+        classes = self.server_classes() or ALL_SERVERS
+        unknown = [name for name in self.server if name not in classes]
         if unknown:
             raise OptionsError(f"--server {unknown[0]}: no such server class; the server "
-                               "classes are " + ", ".join(ALL_SERVERS))
+                               "classes are " + ", ".join(classes))
         if self.update_expectations and not (self.expectations or self.target):
             raise OptionsError("--update-expectations needs --expectations FILE or "
                                "--target NAME")
@@ -173,7 +184,7 @@ class RunOptions:
     def _check_several(self, labels: list[str]) -> None:
         """Several targets in one run: each needs a report of its own, and a baseline file
         belongs to one target."""
-        for option in ("expectations", "update_expectations"):
+        for option in ("expectations", "update_expectations", "server_class"):
             if getattr(self, option):
                 raise OptionsError(f"--{option.replace('_', '-')} applies to one target; "
                                    f"this run has {len(labels)}")
@@ -197,7 +208,12 @@ class RunOptions:
         if self.target:
             return []
         return [Target(impl=impl, python=self.python, prelude=self.prelude,
-                       handler=self.handler) for impl in self.impl or (STDLIB_MODULE,)]
+                       handler=self.handler, server_classes=self.server_class)
+                for impl in self.impl or (STDLIB_MODULE,)]
+
+    def server_classes(self) -> dict[str, str]:
+        """The user's own server classes (--server-class): name -> spec, as given."""
+        return {class_name(spec): spec for spec in self.server_class}
 
     def labels(self) -> list[str]:
         """Each target's name, as its report folder and (with several) its test ids show it:
@@ -207,21 +223,21 @@ class RunOptions:
 
     def selects(self, contract: Contract, server: str | None = None) -> bool:
         """Whether --contract, --server and --handler keep this contract (on ``server``;
-        without one: on any of its server classes)."""
+        without one: on any of its server classes, or any user class's kind)."""
         if self.contract and not any(fnmatch.fnmatchcase(contract.id, pattern)
                                      for pattern in self.contract):
             return False
         if self.handler and not contract.handler_side:
             return False
-        if not self.server:
+        if not self.server or (self.server_class and not server):
+            # A user class's kind is known once the harness has loaded it.
             return True
         return server in self.server if server else bool(set(contract.servers)
                                                           & set(self.server))
 
-    def reproduce(self, contract_id: str, server: str | None, target: Target) -> str:
-        """The command that re-runs exactly this contract on this server class of this
-        target, with the same profile, seed and strictness."""
-        words = ["python", "-m", "conformance"]
+    def _target_words(self, target: Target) -> list[str]:
+        """The options that name ``target`` (and its baseline) on a command line."""
+        words = []
         if target.preset:
             words += ["--target", target.preset]
         elif target.impl != STDLIB_MODULE:
@@ -230,10 +246,20 @@ class RunOptions:
             value = getattr(self, name)
             if value:
                 words += [f"--{name}", value]
+        return words
+
+    def reproduce(self, contract_id: str, server: str | None, target: Target) -> str:
+        """The command that re-runs exactly this contract on this server class of this
+        target, with the same profile, seed and strictness."""
+        words = ["python", "-m", "conformance", *self._target_words(target)]
+        user_classes = self.server_classes()
+        if server in user_classes:
+            # The user's class is the case: it alone, with no other class to leave out.
+            words += ["--server-class", user_classes[server]]
         if self.payloads != "any":
             words += ["--payloads", self.payloads]
         words += ["--contract", contract_id]
-        if server:
+        if server and server not in user_classes:
             words += ["--server", server]
         if self.strict:
             words.append("--strict")

@@ -8,6 +8,7 @@ without xdist) gathers those into results.json, junit.xml and the terminal verdi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,7 +18,14 @@ from typing import Any
 import pytest
 
 from conformance import __version__, bounds
-from conformance.contracts.catalog import MARKER, SHOULD, Contract
+from conformance.contracts.catalog import (
+    MARKER,
+    SHOULD,
+    Contract,
+    ServerCase,
+    catalog,
+    server_cases,
+)
 from conformance.expectations import (
     FAIL,
     Baseline,
@@ -29,13 +37,22 @@ from conformance.harness import (
     HandlerSpec,
     Harness,
     HarnessError,
+    Hello,
     ServedServer,
     StopReport,
     UserClass,
+    UserServerClass,
     is_datagram_class,
 )
 from conformance.harness.pool import HarnessPool
-from conformance.options import GROUP, GROUP_DESCRIPTION, OPTIONS, OptionsError, RunOptions
+from conformance.options import (
+    GROUP,
+    GROUP_DESCRIPTION,
+    OPTIONS,
+    STARTING_OPTIONS,
+    OptionsError,
+    RunOptions,
+)
 from conformance.reporting.collector import ResultsCollector
 from conformance.reporting.results import RunResults
 from conformance.stopping import SHRINK_NOTE, RunClock, limit_shrinking, shrinking_stopped
@@ -44,6 +61,12 @@ from conformance.targets import Target, TargetError
 
 _TARGETS = pytest.StashKey["dict[str, TargetRun]"]()
 _OPTIONS = pytest.StashKey[RunOptions]()
+# The user's own server classes (--server-class, which takes one target), as its harness
+# loaded them: the contract tests' server cases.
+_USER_SERVERS = pytest.StashKey[tuple[UserServerClass, ...]]()
+# How the controller hands them to xdist workers: they then collect the same cases
+# without starting a harness first.
+_WORKER_INPUT = "conformance_server_classes"
 USER_PROPERTY = "conformance"
 _MESSAGE_LIMIT = 4000
 _STRICT_XPASS = "[XPASS(strict)]"
@@ -122,32 +145,68 @@ def pytest_configure(config: pytest.Config) -> None:
     use_payloads(options.payloads)
     limit_shrinking()
     config.pluginmanager.register(RunClock(config, options.max_time), "conformance-clock")
+    pools = _pools_for(options)
+    hellos = {} if _is_worker(config) else _probe_all(options, pools)
+    users = config.stash[_USER_SERVERS] = _user_servers(config, hellos)
+    servers_of = _servers_of(users)
     runs = config.stash[_TARGETS] = {
-        label: TargetRun(pool, _baseline(config, pool.target))
-        for label, pool in _pools_for(options).items()}
+        label: TargetRun(pool, _baseline(config, pool.target, servers_of))
+        for label, pool in pools.items()}
     if _is_worker(config):
         return
-    probe_targets = any(getattr(options, name) for name in ("impl", "python", "prelude",
-                                                           "handler"))
     collector = ResultsCollector(config, USER_PROPERTY)
     for label, run in runs.items():
-        hello = None
-        if probe_targets:
-            # The only start of the target before the tests: a module that does not import
-            # or an interpreter that does not run is bad usage. (A preset that cannot run
-            # here is not: its contracts are skipped with the reason. Without target
-            # options, the plugin, loaded by every pytest run where the kit is installed,
-            # starts nothing.)
-            try:
-                hello = probe(run.target)
-            except (TargetError, HarnessError) as exc:
-                raise pytest.UsageError(str(exc).strip()) from None
-        results = RunResults(target=run.target.describe(hello), profile=options.profile,
-                             seed=options.seed, strict=options.strict,
-                             versions=_versions(), baseline=run.baseline.file())
+        results = RunResults(target=run.target.describe(hellos.get(label)),
+                             profile=options.profile, seed=options.seed,
+                             strict=options.strict, versions=_versions(),
+                             baseline=run.baseline.file())
         collector.add_target(label, results,
-                             run.baseline if options.update_expectations else None)
+                             run.baseline if options.update_expectations else None,
+                             servers_of)
     config.pluginmanager.register(collector, "conformance-results")
+
+
+def _probe_all(options: RunOptions,
+               pools: dict[str, HarnessPool]) -> dict[str, dict[str, Any]]:
+    """Each target's hello, by label, when the options name what to start.
+
+    The only start of the targets before the tests: a module that does not import, a
+    server class that is none or an interpreter that does not run is bad usage. (A preset
+    that cannot run here is not: its contracts are skipped with the reason. Without target
+    options, the plugin, loaded by every pytest run where the kit is installed, starts
+    nothing.)"""
+    if not any(getattr(options, name) for name in STARTING_OPTIONS):
+        return {}
+    try:
+        return {label: probe(pool.target) for label, pool in pools.items()}
+    except (TargetError, HarnessError) as exc:
+        raise pytest.UsageError(str(exc).strip()) from None
+
+
+def _user_servers(config: pytest.Config,
+                  hellos: dict[str, dict[str, Any]]) -> tuple[UserServerClass, ...]:
+    """The user's own server classes (--server-class), as the harness loaded them: from
+    its hello on the controller, from the controller on an xdist worker."""
+    if _is_worker(config):
+        sent = config.workerinput.get(_WORKER_INPUT, [])  # type: ignore[attr-defined]
+        return tuple(UserServerClass(**fields) for fields in sent)
+    return tuple(user for hello in hellos.values()
+                 for user in Hello.from_reply(hello).server_classes)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    users = node.config.stash.get(_USER_SERVERS, ())
+    node.workerinput[_WORKER_INPUT] = [dataclasses.asdict(user) for user in users]
+
+
+def _servers_of(users: tuple[UserServerClass, ...]) -> dict[str, tuple[str, ...]] | None:
+    """With user server classes: each contract's cases by name, which a baseline's
+    ``servers`` name (None: the catalog's server classes)."""
+    if not users:
+        return None
+    return {contract.id: tuple(case.name for case in server_cases(contract, users))
+            for contract in catalog()}
 
 
 def _versions() -> dict[str, str]:
@@ -159,10 +218,12 @@ def _versions() -> dict[str, str]:
             "hypothesis": hypothesis.__version__, "python": platform.python_version()}
 
 
-def _baseline(config: pytest.Config, target: Target) -> Baseline:
+def _baseline(config: pytest.Config, target: Target,
+              servers_of: dict[str, tuple[str, ...]] | None = None) -> Baseline:
     """The baseline this run is checked against, read and checked before any test runs:
     ``--expectations FILE`` (relative to the invocation folder; it must exist, unless
-    --update-expectations is to write it), else the one the kit ships for ``--target``."""
+    --update-expectations is to write it), else the one the kit ships for ``--target``.
+    ``servers_of``: the server classes (cases) of each contract, when not the catalog's."""
     path = config.getoption("expectations")
     update = config.getoption("update_expectations")
     if path is not None:
@@ -176,7 +237,7 @@ def _baseline(config: pytest.Config, target: Target) -> Baseline:
     else:
         return Baseline("")
     try:
-        return load(path, required=not update)
+        return load(path, required=not update, contracts=servers_of)
     except ExpectationsError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -224,11 +285,33 @@ def target_run(target_runs: dict[str, TargetRun], target_label: str) -> TargetRu
 
 @pytest.hookimpl(trylast=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # With several targets every contract test runs once per target, as its last
-    # parameter (test_echo_upper[TCPServer-recv_text_mode]).
+    # Every contract test runs once per server case: its server classes, or the user's
+    # own classes of those kinds (--server-class). With several targets, once per target
+    # too, as its last parameter (test_echo_upper[TCPServer-recv_text_mode]).
+    contract: Contract | None = getattr(metafunc.function, "contract", None)
+    if contract is not None:
+        cases = server_cases(contract, metafunc.config.stash.get(_USER_SERVERS, ()))
+        metafunc.parametrize("server_class", cases, ids=[case.name for case in cases],
+                             indirect=True)
     labels = list(metafunc.config.stash[_TARGETS])
     if len(labels) > 1 and "target_label" in metafunc.fixturenames:
         metafunc.parametrize("target_label", labels, indirect=True, ids=labels)
+
+
+@pytest.fixture
+def server_class(request: pytest.FixtureRequest) -> str:
+    """The documented server class a contract test checks: the case's, or the kind a
+    user's own server class corresponds to (``server_case`` says which)."""
+    case: ServerCase = request.param
+    return case.kind
+
+
+@pytest.fixture
+def server_case(request: pytest.FixtureRequest, server_class: str) -> ServerCase:
+    """The case a contract test runs: its name, kind, and the user's own class if any."""
+    case = _case(request.node)
+    assert case is not None, f"{request.node.nodeid} runs on no server case"
+    return case
 
 
 def _applicable_harness(request: pytest.FixtureRequest, run: TargetRun) -> Harness:
@@ -262,24 +345,26 @@ def harness(request: pytest.FixtureRequest, target_run: TargetRun) -> Harness:
 
 
 @pytest.fixture
-def serve(request: pytest.FixtureRequest, target_run: TargetRun,
-          server_class: str) -> Iterator[Callable[..., ServedServer]]:
-    """Start ``server_class`` servers of the target: ``serve(handler, **options)`` takes
-    what Harness.start takes; without a handler, the reference handler (or the user's own,
+def serve(request: pytest.FixtureRequest, target_run: TargetRun, server_class: str,
+          server_case: ServerCase) -> Iterator[Callable[..., ServedServer]]:
+    """Start ``server_class`` servers of the target (or the user's own server class of
+    that kind, with --server-class): ``serve(handler, **options)`` takes what
+    Harness.start takes; without a handler, the reference handler (or the user's own,
     with --handler). Skips when the target has no such class. After the test every server
     is shut down and closed; a shutdown() or server_close() that does not return within
     bounds.STOP is an error."""
     started: list[ServedServer] = []
+    user_class = server_case.user_class
 
     def start(handler: HandlerSpec | None = None, **options: Any) -> ServedServer:
         harness = _applicable_harness(request, target_run)
-        if server_class not in harness.classes:
+        if user_class is None and server_class not in harness.classes:
             pytest.skip(f"{harness.target_name} has no {server_class}")
         if handler is None:
             handler = _default_handler(harness, target_run.target, server_class)
         if "Unix" in server_class:
             options.setdefault("family", "unix")
-        served = harness.start(server_class, handler, **options)
+        served = harness.start(server_class, handler, user_class=user_class, **options)
         started.append(served)
         return served
 
@@ -356,21 +441,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(labels) > 1:
         # One target after another: each process then keeps few harnesses running.
         items.sort(key=lambda item: labels.index(_label(item) or labels[0]))
-    if not (options.contract or options.server or options.handler):
+    if not (options.contract or options.server or options.handler or options.server_class):
         return
     selected, deselected = [], []
     for item in items:
         contract: Contract | None = getattr(getattr(item, "function", None), "contract", None)
-        keep = contract is None or options.selects(contract, _server_class(item))
+        # A contract that runs on no user class's kind has no case (an empty parameter set).
+        keep = contract is None or (_case(item) is not None
+                                    and options.selects(contract, _server_class(item)))
         (selected if keep else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
 
 
-def _server_class(item: pytest.Item) -> str | None:
+def _case(item: pytest.Item) -> ServerCase | None:
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("server_class") if callspec is not None else None
+    case = callspec.params.get("server_class") if callspec is not None else None
+    return case if isinstance(case, ServerCase) else None
+
+
+def _server_class(item: pytest.Item) -> str | None:
+    """The name of the item's server case, as reports and baselines name it."""
+    case = _case(item)
+    return case.name if case is not None else None
 
 
 def _label(item: pytest.Item) -> str | None:

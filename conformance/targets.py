@@ -35,6 +35,9 @@ class Target:
     # A user's own handler class (module:Class or path.py:Class) checked instead of the
     # kit's reference handler, on the handler-side contracts.
     handler: str | None = None
+    # A user's own server classes (module:Class or path.py:Class), checked instead of the
+    # implementation's, each where the documented class it derives from is checked.
+    server_classes: tuple[str, ...] = ()
 
     def name(self, hello: dict[str, Any] | None = None) -> str:
         """A short, file-name-safe label, used for the report folder.
@@ -60,6 +63,8 @@ class Target:
             label += "+" + self.prelude.partition(":")[0]
         if self.handler:
             label += "+" + self.handler.rpartition(":")[2]
+        for spec in self.server_classes:
+            label += "+" + class_name(spec)
         return re.sub(r"[^\w.@+-]", "_", label)
 
     @property
@@ -90,11 +95,14 @@ class Target:
         if self.prelude is not None and not _PRELUDE.match(self.prelude):
             raise TargetError(f"--prelude {self.prelude}: expected module:callable")
         if self.handler is not None:
-            module, _, attribute = self.handler.rpartition(":")
-            if not module or not attribute:
-                raise TargetError(f"--handler {self.handler}: expected module:Class")
-            if (module.endswith(".py") or os.sep in module) and not os.path.isfile(module):
-                raise TargetError(f"--handler {self.handler}: no such file {module}")
+            _check_class_spec("--handler", self.handler)
+        for spec in self.server_classes:
+            _check_class_spec("--server-class", spec)
+        names = [class_name(spec) for spec in self.server_classes]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise TargetError(f"--server-class: two classes named {twice}; the reports name "
+                              "each class by its name, so give each a name of its own")
         self.interpreter()
 
     def harness_args(self) -> list[str]:
@@ -105,23 +113,53 @@ class Target:
             args += ["--prelude", self.prelude]
         if self.handler:
             args += ["--handler", self.handler_spec()]
+        for spec in self.server_classes:
+            args += ["--server-class", absolute_spec(spec)]
         return args
 
     def handler_spec(self) -> str:
         """``handler`` with a file path made absolute, as the agent needs it."""
-        module, _, attribute = (self.handler or "").rpartition(":")
-        if module.endswith(".py") or os.sep in module:
-            module = os.path.abspath(module)
-        return f"{module}:{attribute}"
+        return absolute_spec(self.handler or "")
 
     def describe(self, hello: dict[str, Any] | None = None) -> dict[str, Any]:
         """The target as results.json records it, with the interpreter's own account of
         itself once the harness has said hello."""
         info: dict[str, Any] = {"name": self.name(hello), "preset": self.preset,
                                 "impl": self.impl, "python": self.python,
-                                "prelude": self.prelude, "handler": self.handler}
+                                "prelude": self.prelude, "handler": self.handler,
+                                "server_classes": self._describe_server_classes(hello)}
         if hello:
             info.update(python_version=hello.get("python_version"),
                         implementation=hello.get("implementation"),
                         executable=hello.get("python"), module_file=hello.get("module_file"))
         return info
+
+    def _describe_server_classes(self, hello: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Each --server-class as given, its class name, and the documented class it runs
+        as (its ``kind``, once the harness has said hello; else None)."""
+        kinds = {loaded["spec"]: loaded["kind"]
+                 for loaded in (hello or {}).get("server_classes", ())}
+        return [{"spec": spec, "name": class_name(spec), "kind": kinds.get(absolute_spec(spec))}
+                for spec in self.server_classes]
+
+
+def class_name(spec: str) -> str:
+    """The name of the class ``module:Class`` names: how reports name a user's class."""
+    return spec.rpartition(":")[2].rpartition(".")[2]
+
+
+def absolute_spec(spec: str) -> str:
+    """``module:Class`` with a file path made absolute, as the agent needs it (it may run
+    elsewhere)."""
+    module, _, attribute = spec.rpartition(":")
+    if module.endswith(".py") or os.sep in module:
+        module = os.path.abspath(module)
+    return f"{module}:{attribute}"
+
+
+def _check_class_spec(option: str, spec: str) -> None:
+    module, _, attribute = spec.rpartition(":")
+    if not module or not attribute:
+        raise TargetError(f"{option} {spec}: expected module:Class")
+    if (module.endswith(".py") or os.sep in module) and not os.path.isfile(module):
+        raise TargetError(f"{option} {spec}: no such file {module}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+
+from conformance.harness import UserServerClass
 
 DOCS = "https://docs.python.org/3/library/socketserver.html"
 # The stdlib source: the reference of the should-level contracts the documentation is silent on.
@@ -71,6 +73,33 @@ class Contract:
         return "test_" + self.id.split(".", 1)[0]
 
 
+@dataclass(frozen=True)
+class ServerCase:
+    """One server class a contract test runs on: the test's ``server_class`` parameter.
+
+    ``name`` names the case: in the test id, the reports and a baseline's ``servers``.
+    ``kind`` is the documented server class whose contracts apply, the one the test
+    reasons about (it gets it as ``server_class``). ``user_class`` is the spec of a
+    user's own server class (--server-class) that the case starts instead of the
+    implementation's ``kind``; None for the implementation's own classes."""
+
+    name: str
+    kind: str
+    user_class: str | None = None
+
+
+def server_cases(contract: Contract,
+                 user_classes: Iterable[UserServerClass] = ()) -> list[ServerCase]:
+    """The cases ``contract`` runs: one per server class it is declared for; or, given a
+    user's own server classes, one per user class whose kind is among those, so that a
+    ThreadingTCPServer subclass runs wherever ThreadingTCPServer runs."""
+    users = list(user_classes)
+    if not users:
+        return [ServerCase(name, name) for name in contract.servers]
+    return [ServerCase(user.name, user.kind, user.spec) for user in users
+            if user.kind in contract.servers]
+
+
 _REGISTRY: dict[str, Contract] = {}
 
 
@@ -84,14 +113,15 @@ def contract(contract_id: str, *, servers: tuple[str, ...], reference: str,
              handler_side: bool = False) -> Callable[[_Test], _Test]:
     """Declare the test below as the check of contract ``contract_id``.
 
-    The test runs once per server class in ``servers`` (as its ``server_class`` parameter);
-    it is named after the id, in the module the id's prefix names (``flow.call_order`` is
-    ``test_flow_call_order`` in ``test_flow.py``); its docstring's first paragraph is the
-    contract's one-line statement. ``level`` is ``must`` (stated in the documentation) or
-    ``should`` (stdlib behaviour the documentation does not state); ``since`` is the first
-    Python version that has the behaviour, so that older targets skip it as not
-    applicable; ``handler_side`` marks the contracts a user's own handler is checked
-    against (``--handler``).
+    The test runs once per server class in ``servers`` (the plugin parametrizes its
+    ``server_class`` with ``server_cases``: with --server-class, once per user class of
+    one of those kinds); it is named after the id, in the module the id's prefix names
+    (``flow.call_order`` is ``test_flow_call_order`` in ``test_flow.py``); its docstring's
+    first paragraph is the contract's one-line statement. ``level`` is ``must`` (stated
+    in the documentation) or ``should`` (stdlib behaviour the documentation does not
+    state); ``since`` is the first Python version that has the behaviour, so that older
+    targets skip it as not applicable; ``handler_side`` marks the contracts a user's own
+    handler is checked against (``--handler``).
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
@@ -110,8 +140,7 @@ def contract(contract_id: str, *, servers: tuple[str, ...], reference: str,
         if _REGISTRY.setdefault(contract_id, declared) != declared:
             raise ValueError(f"contract id {contract_id} is declared twice")
         test.contract = declared  # type: ignore[attr-defined]
-        marked = getattr(pytest.mark, MARKER)(contract_id)(test)
-        return pytest.mark.parametrize("server_class", servers)(marked)
+        return getattr(pytest.mark, MARKER)(contract_id)(test)
 
     return decorate
 

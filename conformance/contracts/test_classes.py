@@ -13,6 +13,10 @@ in Python 3.12.
 
 Classes are compared by name, as they appear in each class's method resolution order, so
 that an implementation may wrap a stdlib class in a subclass of the same name.
+
+A user's own server class (--server-class) is checked against classes.mixin_first only: the
+other two are about the classes the implementation defines, and the kit has already found
+which of them the user's class derives from to know what to check it against.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from conformance.contracts.catalog import (
     CONCURRENT_SERVERS,
     DOCS,
     SYNCHRONOUS_SERVERS,
+    ServerCase,
     contract,
 )
 from conformance.harness import ClassInspection, Harness
@@ -59,6 +64,12 @@ def _excuse(server_class: str, harness: Harness) -> str | None:
     return None
 
 
+def _about_the_module(case: ServerCase, what: str) -> None:
+    """Skip a contract about the implementation's own classes on a user's class."""
+    if case.user_class is not None:
+        pytest.skip(f"not applicable to a user server class: {what}")
+
+
 def _inspect_existing(harness: Harness, server_class: str,
                       attrs: tuple[str, ...] = ()) -> ClassInspection:
     """The target's ``server_class``; skips when it has none (classes.exist judges that)."""
@@ -69,7 +80,7 @@ def _inspect_existing(harness: Harness, server_class: str,
 
 
 @contract("classes.exist", servers=ALL_SERVERS, reference=CREATION_NOTES)
-def test_classes_exist(harness: Harness, server_class: str) -> None:
+def test_classes_exist(harness: Harness, server_class: str, server_case: ServerCase) -> None:
     """Every documented server class exists where the platform allows it: TCPServer,
     UDPServer, UnixStreamServer and UnixDatagramServer (the Unix ones where there are Unix
     domain sockets) and their Threading and Forking forms (the Forking ones where there is
@@ -77,6 +88,7 @@ def test_classes_exist(harness: Harness, server_class: str) -> None:
 
     A class the platform or the Python version excuses is not applicable when it is
     missing; when it is there, it must be a server class all the same."""
+    _about_the_module(server_case, "it is about the classes the implementation defines")
     found = harness.inspect(server_class)
     excuse = _excuse(server_class, harness)
     if not found.exists and excuse:
@@ -90,10 +102,13 @@ def test_classes_exist(harness: Harness, server_class: str) -> None:
 
 
 @contract("classes.hierarchy", servers=SYNCHRONOUS_SERVERS, reference=CREATION_NOTES)
-def test_classes_hierarchy(harness: Harness, server_class: str) -> None:
+def test_classes_hierarchy(harness: Harness, server_class: str,
+                           server_case: ServerCase) -> None:
     """The four base servers follow the documented inheritance diagram: TCPServer derives
     from BaseServer, UDPServer and UnixStreamServer from TCPServer, and UnixDatagramServer
     from UDPServer, not from UnixStreamServer."""
+    _about_the_module(server_case, "it is about the implementation's four base servers, "
+                                   f"and the class derives from its {server_class}")
     mro = _inspect_existing(harness, server_class).mro
     ancestors, strangers = LINEAGE[server_class]
     missing = [name for name in ancestors if name not in mro[1:]]
@@ -116,25 +131,29 @@ def _composition(server_class: str) -> tuple[str, str]:
 
 @contract("classes.mixin_first", servers=CONCURRENT_SERVERS,
           reference=DOCS + "#socketserver.ThreadingMixIn")
-def test_classes_mixin_first(harness: Harness, server_class: str) -> None:
+def test_classes_mixin_first(harness: Harness, server_class: str,
+                             server_case: ServerCase) -> None:
     """A pre-defined Threading or Forking server puts its mixin first: ThreadingTCPServer
     looks its attributes up in ThreadingTCPServer, ThreadingMixIn, TCPServer, BaseServer
     order, so that its process_request() is ThreadingMixIn's, not BaseServer's; likewise
     every Forking form, and the UDP and Unix ones.
 
     The mixin may define process_request() itself or inherit it; what counts is that the
-    lookup finds it before the base server's."""
+    lookup finds it before the base server's. A user's own class that derives from a
+    mixin is held to the same order (a process_request() of its own comes first)."""
     mixin, base = _composition(server_class)
-    found = _inspect_existing(harness, server_class, attrs=("process_request",))
+    found = _inspect_existing(harness, server_case.user_class or server_class,
+                              attrs=("process_request",))
+    shown = server_case.name
     mro = found.mro
     assert mixin in mro and base in mro, (
-        f"{server_class} does not derive from both {mixin} and {base}: its classes, in "
+        f"{shown} does not derive from both {mixin} and {base}: its classes, in "
         f"lookup order, are {_chain(mro)}")
     # "The mix-in class comes first, since it overrides a method defined in UDPServer."
     assert mro.index(mixin) < mro.index(base), (
-        f"{server_class} looks its attributes up in {_chain(mro)}: {base} comes before "
+        f"{shown} looks its attributes up in {_chain(mro)}: {base} comes before "
         f"{mixin}, whose methods it shadows")
     owner = found.owner("process_request")
     assert owner in mro and mro.index(owner) < mro.index(base), (
-        f"{server_class}.process_request is {owner}'s, which the lookup "
+        f"{shown}.process_request is {owner}'s, which the lookup "
         f"({_chain(mro)}) reaches only after {base}: the mixin's is shadowed")

@@ -3,8 +3,8 @@
 This package's names below are the whole of what contracts use: servers to start
 (``Harness``, ``ServedServer``) with handlers to run in them (``HandlerSpec`` and its
 kinds), and what comes back, as small frozen classes (``CallOutcome``, ``StopReport``,
-``ServerState``, ``ServerCall``, ``ClassInspection``, ``Hello``, and each ``Handler``'s
-reports). Its modules are the harness's own business.
+``ServerState``, ``ServerCall``, ``ClassInspection``, ``Hello`` with its
+``UserServerClass``es, and each ``Handler``'s reports). Its modules are the harness's own business.
 """
 
 from conformance.harness.handlers import (
@@ -38,6 +38,7 @@ from conformance.harness.replies import (
     Hello,
     ServerState,
     StopReport,
+    UserServerClass,
 )
 
 __all__ = [
@@ -69,5 +70,6 @@ __all__ = [
     "StopReport",
     "StreamFacts",
     "UserClass",
+    "UserServerClass",
     "is_datagram_class",
 ]

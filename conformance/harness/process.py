@@ -37,7 +37,7 @@ from conformance.harness.handlers import (
 )
 from conformance.harness.observations import Handler, ServerCall, collect_handlers, server_calls
 from conformance.harness.replies import CallOutcome, ClassInspection, Hello, ServerState, StopReport
-from conformance.targets import Target, TargetError
+from conformance.targets import Target, TargetError, absolute_spec
 
 AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent")
 STDERR_TAIL = 2000
@@ -104,11 +104,18 @@ class Harness:
         if not self.hello.get("ok"):
             self.close()
             stage = {"prelude": f"--prelude {target.prelude}",
-                     "handler": f"--handler {target.handler}"}.get(
+                     "handler": f"--handler {target.handler}",
+                     "server-class": f"--server-class {self._given_spec()}"}.get(
                          self.hello.get("stage", ""), f"--impl {target.impl}")
             raise TargetError(f"{stage}: {self.hello.get('error')}")
         # ``hello`` stays the message as sent, which the target's description records.
         self.facts = Hello.from_reply(self.hello)
+
+    def _given_spec(self) -> str:
+        """The --server-class the failed hello names, as the user wrote it."""
+        sent = self.hello.get("spec", "")
+        return next((spec for spec in self.target.server_classes
+                     if absolute_spec(spec) == sent), sent)
 
     @property
     def target_name(self) -> str:
@@ -192,7 +199,7 @@ class Harness:
               attrs: dict[str, Any] | None = None, serve: bool = True,
               bind_and_activate: bool = True, verify: bool = True,
               poll_interval: float | None = None, port: int | None = None,
-              ignore_sigchld: bool = False) -> ServedServer:
+              ignore_sigchld: bool = False, user_class: str | None = None) -> ServedServer:
         """Run ``server_class`` on a loopback address with ``handler``, which reports what
         it observes.
 
@@ -202,7 +209,8 @@ class Harness:
         request; ``poll_interval``: that of the harness's serve_forever(); ``port`` (inet,
         inet6): the port to bind instead of a free one; ``ignore_sigchld``: SIGCHLD is
         SIG_IGN in the harness while the server runs, so that the kernel reaps its
-        children."""
+        children; ``user_class``: the spec of a user's own server class (one of
+        ``facts.server_classes``) to run instead, ``server_class`` being its kind."""
         options: dict[str, Any] = {"serve": serve, "bind_and_activate": bind_and_activate}
         if family is not None:
             options["family"] = family
@@ -216,7 +224,8 @@ class Harness:
             options["port"] = port
         if ignore_sigchld:
             options["sigchld"] = "ignore"
-        reply = self.call("start", server=server_class, handler=_handler_message(handler),
+        reply = self.call("start", server=user_class or server_class,
+                          handler=_handler_message(handler),
                           **options)
         address = reply["address"]
         return ServedServer(self, reply["id"],

@@ -160,11 +160,23 @@ class ClassInspection:
 
 
 @dataclass(frozen=True)
+class UserServerClass:
+    """A user's own server class, as the harness loaded it: its ``spec`` (module:Class,
+    as the harness was given it), its class ``name``, and its ``kind``: the documented
+    server class it corresponds to by what it derives from (ThreadingTCPServer for a
+    subclass of ThreadingMixIn and TCPServer)."""
+
+    spec: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class Hello:
     """What the harness says about itself once it runs: its pid, the interpreter
     (implementation name, version, executable), the module under test and the server
-    classes it has, and what kind of handler the user's own class is ("stream",
-    "datagram", "base"; None without --handler)."""
+    classes it has, what kind of handler the user's own class is ("stream", "datagram",
+    "base"; None without --handler), and the user's own server classes (--server-class)."""
 
     pid: int
     python_version: str
@@ -174,6 +186,7 @@ class Hello:
     module_file: str | None
     classes: tuple[str, ...]
     user_handler: str | None = None
+    server_classes: tuple[UserServerClass, ...] = ()
 
     @property
     def version(self) -> tuple[int, int]:
@@ -192,4 +205,6 @@ class Hello:
                    executable=reply.get("python", ""), module=reply.get("module", ""),
                    module_file=reply.get("module_file"),
                    classes=tuple(reply.get("classes", ())),
-                   user_handler=reply.get("user_handler"))
+                   user_handler=reply.get("user_handler"),
+                   server_classes=tuple(UserServerClass(c["spec"], c["name"], c["kind"])
+                                        for c in reply.get("server_classes", ())))

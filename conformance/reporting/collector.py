@@ -29,6 +29,8 @@ class _TargetReport:
     folder: str
     # The baseline to rewrite from this run (--update-expectations), or None.
     baseline: Baseline | None
+    # Each contract's server classes, when not the catalog's (--server-class).
+    servers_of: dict[str, tuple[str, ...]] | None = None
     written: bool = False
 
     def write(self) -> None:
@@ -40,7 +42,7 @@ class _TargetReport:
         observed = {(result.contract.id, case.server): _observed(case)
                     for result in self.results.sorted_results() for case in result.cases}
         version = self.results.target.get("python_version") or "0"
-        new = updated(baseline, observed, version)
+        new = updated(baseline, observed, version, contracts=self.servers_of)
         os.makedirs(os.path.dirname(new.path) or ".", exist_ok=True)
         with open(new.path, "w", encoding="utf-8") as out:
             out.write(dump(new, self.results.target["name"]))
@@ -71,12 +73,13 @@ class ResultsCollector:
         self._not_run: set[str] = set()
         self._expected = False
 
-    def add_target(self, label: str, results: RunResults,
-                   baseline: Baseline | None) -> None:
-        """Report on the target tests know by ``label``; rewrite ``baseline`` at the end."""
+    def add_target(self, label: str, results: RunResults, baseline: Baseline | None,
+                   servers_of: dict[str, tuple[str, ...]] | None = None) -> None:
+        """Report on the target tests know by ``label``; rewrite ``baseline`` at the end
+        (``servers_of``: each contract's server classes, when not the catalog's)."""
         folder = os.path.join(str(self.config.invocation_params.dir),
                               self.config.getoption("report_dir"), results.target["name"])
-        self._targets[label] = _TargetReport(results, folder, baseline)
+        self._targets[label] = _TargetReport(results, folder, baseline, servers_of)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Without xdist: this process collected the tests it will run.

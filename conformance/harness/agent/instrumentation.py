@@ -1,6 +1,7 @@
-"""The server classes the agent starts: subclasses of the implementation's own, whose
-request-handling methods report each call as a "call" event and which carry the class
-attributes the kit asked for."""
+"""The server classes the agent starts: subclasses of the implementation's own (or of a
+user's own server class), whose request-handling methods report each call as a "call" event
+and which carry the class attributes the kit asked for; and the documented class a user's
+own server class runs as."""
 
 import os
 import socket
@@ -15,6 +16,38 @@ SERVER_HOOKS = (
     "get_request", "verify_request", "process_request", "finish_request",
     "shutdown_request", "close_request", "handle_error", "handle_timeout", "server_close",
 )
+
+
+# The four base servers, each before the ones it derives from: UnixDatagramServer derives
+# from UDPServer, UDPServer and UnixStreamServer from TCPServer.
+BASE_SERVERS = ("UnixDatagramServer", "UDPServer", "UnixStreamServer", "TCPServer")
+# The documented mixins, by the prefix of the pre-defined classes that use them.
+MIXINS = (("Threading", "ThreadingMixIn"), ("Forking", "ForkingMixIn"))
+
+
+def server_kind(module, cls):
+    """The name of the documented server class of ``module`` that ``cls`` corresponds to:
+    the base server it derives from (the most derived of the four), prefixed with
+    "Threading" or "Forking" when it derives from that mixin (the first of them in its
+    lookup order), e.g. "ThreadingTCPServer" for http.server.ThreadingHTTPServer.
+    TypeError if ``cls`` is no subclass of any of the four base servers."""
+    if not isinstance(cls, type):
+        raise TypeError("%r is not a class" % (cls,))
+    base = next((name for name in BASE_SERVERS if _derives(cls, getattr(module, name, None))),
+                None)
+    if base is None:
+        raise TypeError("%s derives from none of %s's %s: the kit checks a server class as "
+                        "the documented one it derives from" % (
+                            cls.__name__, module.__name__, ", ".join(reversed(BASE_SERVERS))))
+    for ancestor in cls.__mro__:
+        for prefix, mixin in MIXINS:
+            if ancestor is getattr(module, mixin, None):
+                return prefix + base
+    return base
+
+
+def _derives(cls, base):
+    return isinstance(base, type) and issubclass(cls, base)
 
 
 def _call_fields(name, args):

@@ -1,5 +1,6 @@
 """The agent's run: parse the command line, run the prelude, import the implementation (and
-the user's handler), say hello, then answer the kit's requests until it says quit."""
+the user's handler and server classes), say hello, then answer the kit's requests until it
+says quit."""
 
 import argparse
 import os
@@ -7,6 +8,7 @@ import sys
 
 from . import protocol
 from .handlers import user_handler_kind
+from .instrumentation import server_kind
 from .loading import import_attribute, import_module
 from .state import Agent
 
@@ -23,12 +25,28 @@ def _load(impl, prelude):
         return None, protocol.hello_failure(stage, exc)
 
 
+def _load_server_classes(module, specs):
+    """({spec: class}, None) for the user's own server classes, each a subclass of one of
+    ``module``'s base servers; or (partial, the hello that says which failed and why)."""
+    loaded = {}
+    for spec in specs:
+        try:
+            loaded[spec] = import_attribute(spec)
+            server_kind(module, loaded[spec])
+        except BaseException as exc:
+            failure = protocol.hello_failure("server-class", exc)
+            failure["spec"] = spec
+            return loaded, failure
+    return loaded, None
+
+
 def main(argv=None):
     """Run the agent; the exit status (3: the target could not be loaded)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--impl", default="socketserver")
     parser.add_argument("--prelude", default="")
     parser.add_argument("--handler", default="")
+    parser.add_argument("--server-class", action="append", default=[])
     args = parser.parse_args(argv)
     # The protocol keeps the real stdout; whatever the implementation prints goes to stderr.
     writer = protocol.Writer(os.fdopen(os.dup(1), "w"))
@@ -43,10 +61,13 @@ def main(argv=None):
             handler_kind = user_handler_kind(import_attribute(args.handler))
         except BaseException as exc:
             failure = protocol.hello_failure("handler", exc)
+    user_servers = {}
+    if failure is None:
+        user_servers, failure = _load_server_classes(module, args.server_class)
     if failure is not None:
         writer.send(failure)
         return 3
-    agent = Agent(module)
+    agent = Agent(module, user_servers)
     hello = agent.hello()
     hello["user_handler"] = handler_kind
     writer.send(hello)

@@ -1,9 +1,11 @@
 """The wire between the kit and the agent: JSON lines in, JSON lines out, one op per line.
 
 Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
-  on start   {"op": "hello", "ok": true, "python": ..., "classes": [...]}
+  on start   {"op": "hello", "ok": true, "python": ..., "classes": [...],
+              "server_classes": [{"spec": ..., "name": ..., "kind": ...}, ...]}
              or {"op": "hello", "ok": false, "stage": ..., "error": ...}
-  start      {"server": NAME, "handler": KIND or {"kind": KIND, options}, "family": ...,
+             (stage "server-class" names the class's "spec" too)
+  start      {"server": NAME or SPEC, "handler": KIND or {"kind": KIND, options}, "family": ...,
               "attrs": {...}, "serve": bool, "verify": bool, "port": N,
               "sigchld": "ignore"}
              -> {"id": ID, "address": ...}
@@ -13,7 +15,7 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
              -> {"result": "ok"|"raised"|"hung", "value": ..., "elapsed": S} or {"task": N}
   join       {"task": N, "timeout_s": T}              -> as call
   state      {"id": ID, "attrs": [NAME, ...]}         -> socket, attributes, threads, ...
-  inspect    {"class": NAME, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
+  inspect    {"class": NAME or SPEC, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
   stop       {"id": ID, "timeout_s": T}               -> {"shutdown": ..., "close": ...,

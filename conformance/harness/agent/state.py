@@ -14,7 +14,7 @@ import time
 
 from . import events, inspection
 from .handlers import observing_handler
-from .instrumentation import instrumented_server
+from .instrumentation import instrumented_server, server_kind
 from .protocol import PROTOCOL_VERSION, jsonable
 
 SERVER_CLASSES = (
@@ -87,11 +87,13 @@ def _address(family, request):
 
 
 class Agent(object):
-    """The implementation ``module`` under test and what the agent started with it. Create
-    it after the prelude ran: it opens the event channel."""
+    """The implementation ``module`` under test, the user's own server classes
+    (``user_servers``: spec -> class) and what the agent started with them. Create it
+    after the prelude ran: it opens the event channel."""
 
-    def __init__(self, module):
+    def __init__(self, module, user_servers=None):
         self.module = module
+        self.user_servers = dict(user_servers or {})
         self._servers = {}
         self._server_objects = {}
         self._tasks = {}
@@ -118,7 +120,16 @@ class Agent(object):
             "module": self.module.__name__,
             "module_file": getattr(self.module, "__file__", None),
             "classes": [name for name in SERVER_CLASSES if hasattr(self.module, name)],
+            "server_classes": [
+                {"spec": spec, "name": cls.__name__, "kind": server_kind(self.module, cls)}
+                for spec, cls in self.user_servers.items()],
         }
+
+    def _class(self, name):
+        """A server class by name: the implementation's, or the user's own by its spec."""
+        if name in self.user_servers:
+            return self.user_servers[name]
+        return getattr(self.module, name, None)
 
     def op_start(self, request):
         """Start a server. ``handler`` is a kind name or {"kind": ..., options}; ``family``
@@ -126,8 +137,11 @@ class Agent(object):
         ``serve`` false leaves serve_forever to the kit; ``verify`` false makes
         verify_request refuse every request; ``port`` (inet, inet6) is the port to bind,
         0 (a free one) by default; ``sigchld`` "ignore" sets SIGCHLD to SIG_IGN until the
-        server stops, so that the kernel, not the server, reaps its children."""
-        cls = getattr(self.module, request["server"])
+        server stops, so that the kernel, not the server, reaps its children;
+        ``server`` may name a user's own server class by its spec."""
+        cls = self._class(request["server"])
+        if cls is None:
+            raise AttributeError("%s has no %s" % (self.module.__name__, request["server"]))
         handler_spec = request.get("handler", "echo")
         if not isinstance(handler_spec, dict):
             handler_spec = {"kind": handler_spec}
@@ -236,8 +250,9 @@ class Agent(object):
         return state
 
     def op_inspect(self, request):
-        """A class of the implementation: its MRO and which class defines each attribute."""
-        cls = getattr(self.module, request["class"], None)
+        """A class of the implementation (or a user's own server class, by its spec): its
+        MRO and which class defines each attribute."""
+        cls = self._class(request["class"])
         if cls is None:
             return {"exists": False}
         mro = list(cls.__mro__)
