@@ -21,7 +21,7 @@ BREAKS_PREFIX = re.compile(r"^Breaks ([a-z0-9_.]+):")
 # so more workers than cores keep the cores busy.
 WORKERS = "6"
 # Bounds the one run of the whole catalog on every fixture.
-ALL_FIXTURES_TIMEOUT = 2400
+ALL_FIXTURES_TIMEOUT = 3600
 
 
 def _breaks(path: Path) -> str | None:
