@@ -62,7 +62,8 @@ class StopReport:
     socket), and ``serve_forever_stopped`` says whether that worked. ``socket_left_open``:
     the socket was still open after server_close(), and the harness closed it.
     ``stranded``: what still runs in the harness (loops, calls that never returned);
-    ``children``: the harness's child processes left afterwards."""
+    ``children``: the harness's child processes left afterwards that were not there
+    before the server was made."""
 
     shutdown: str
     close: str
@@ -78,10 +79,6 @@ class StopReport:
     @property
     def shutdown_hung(self) -> bool:
         return self.shutdown == _HUNG
-
-    @property
-    def shutdown_raised(self) -> bool:
-        return self.shutdown == _RAISED
 
     @property
     def shutdown_failed(self) -> bool:

@@ -52,7 +52,10 @@ def main(argv=None):
     hello = agent.hello()
     hello["user_handler"] = handler_kind
     writer.send(hello)
-    protocol.serve(agent, sys.stdin.fileno(), writer)
-    # Told to quit, or the kit is gone: nothing the target forked outlives the agent.
-    forks.end_group()
+    try:
+        protocol.serve(agent, sys.stdin.fileno(), writer)
+    finally:
+        # Told to quit, or the kit is gone (its requests end, or a reply to it fails):
+        # nothing the target forked outlives the agent.
+        forks.end_group()
     return 0

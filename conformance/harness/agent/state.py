@@ -46,6 +46,8 @@ class _Server(object):
         self.events = []
         # serve_forever() calls the kit made itself, as tasks
         self.loops = []
+        # The agent's children before the server existed: the target's own helpers.
+        self.children_before = set(inspection.children_of(os.getpid()))
         # every call the kit made on the server, as tasks
         self.calls = []
 
@@ -264,7 +266,8 @@ class Agent(object):
         for before in record.sigchld_before:
             # None: a handler installed outside Python, which cannot be put back from here.
             signal.signal(signal.SIGCHLD, signal.SIG_DFL if before is None else before)
-        reply["children"] = inspection.children_of(os.getpid())
+        reply["children"] = [pid for pid in inspection.children_of(os.getpid())
+                             if pid not in record.children_before]
         if record.tmpdir:
             shutil.rmtree(record.tmpdir, ignore_errors=True)
         return reply
