@@ -77,7 +77,7 @@ def stop(server, serving, loops, tasks, timeout):
     calls = list(tasks)
     grace = timeout
     if serving:
-        shutdown = Task(server.shutdown, "shutdown()")
+        shutdown = Task(lambda: server.shutdown(), "shutdown()")
         calls.append(shutdown)
         outcome = shutdown.wait(timeout)
         reply["shutdown"] = outcome["result"]
@@ -88,7 +88,7 @@ def stop(server, serving, loops, tasks, timeout):
     if not reply["serve_forever_exited"]:
         reply["forced"] = _end_loops(server, loops, timeout)
     reply["serve_forever_stopped"] = not _running(loops)
-    close = Task(server.server_close, "server_close()")
+    close = Task(lambda: server.server_close(), "server_close()")
     calls.append(close)
     outcome = close.wait(timeout)
     reply["close"] = outcome["result"]
