@@ -12,6 +12,7 @@ one is started for the next test.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -41,6 +42,8 @@ from conformance.targets import Target, TargetError, absolute_spec
 
 AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent")
 STDERR_TAIL = 2000
+# Past this size the agent's stderr file is emptied as the next test begins.
+STDERR_KEEP = 1 << 20
 # The agent's name for each kind of handler.
 _HANDLER_KINDS = {Echo: "echo", DatagramEcho: "udp-echo", Lines: "lines",
                   DatagramFile: "datagram-file", Idle: "idle", UserClass: "user"}
@@ -82,8 +85,11 @@ class Harness:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        # Lives as long as the agent; close() closes it.
+        # Lives as long as the agent; close() closes it. Appended to, so that the agent's
+        # writes land at its end wherever the kit reads, and after stderr_mark() empties it.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        flags = fcntl.fcntl(self._stderr.fileno(), fcntl.F_GETFL)
+        fcntl.fcntl(self._stderr.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         self._stderr_start = 0
         self._buffer = b""
         self._seq = 0
@@ -134,8 +140,12 @@ class Harness:
 
     def stderr_mark(self) -> None:
         """Quote in failures only what the agent writes to stderr from now on: the harness
-        is shared by the tests of a process, and each failure shows its own test's."""
+        is shared by the tests of a process, and each failure shows its own test's. A
+        target that floods its output costs the disk what one test writes, not the run."""
         self._stderr.seek(0, os.SEEK_END)
+        if self._stderr.tell() > STDERR_KEEP:
+            self._stderr.seek(0)
+            self._stderr.truncate()
         self._stderr_start = self._stderr.tell()
 
     def stderr_tail(self) -> str:
@@ -183,7 +193,15 @@ class Harness:
                     raise self._failure(f"the harness exited while answering {op!r}")
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            # The target found the agent's channel and wrote into it.
+            raise self._failure(f"the harness answered {op!r} with something that is not a "
+                                f"reply: {line[:200]!r}")
+        return reply
 
     def _failure(self, message: str) -> HarnessError:
         self.broken = True
@@ -382,9 +400,13 @@ class ServedServer:
         return list(reply["running"])
 
     def stop(self, timeout: float = bounds.STOP) -> StopReport:
-        """shutdown() then server_close(), each bounded; says which of them hung."""
+        """shutdown() then server_close(), each bounded by ``timeout``; where they fail,
+        the harness ends serve_forever() and closes the socket by other means. Says what
+        happened (see StopReport)."""
         if self.stop_report is None:
+            # shutdown(), the loops' end, two means of ending them, server_close(): at most
+            # ``timeout`` each.
             self.stop_report = StopReport.from_reply(self.harness.call(
-                "stop", timeout=3 * timeout + bounds.HARNESS_ANSWER, id=self.id,
+                "stop", timeout=5 * timeout + bounds.HARNESS_ANSWER, id=self.id,
                 timeout_s=timeout))
         return self.stop_report

@@ -14,6 +14,8 @@ _RAISED = "raised"
 _HUNG = "hung"
 # The stop report's word for a server whose serve_forever() nobody started.
 _NOT_SERVING = "not serving"
+# The stop report's word for the harness closing the socket to end a serve_forever().
+_FORCED_SOCKET = "socket"
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,28 @@ class CallOutcome:
 
 @dataclass(frozen=True)
 class StopReport:
-    """How stopping a server went: shutdown() and server_close(), each bounded, say
-    "ok", "raised" or "hung" ("not serving": no serve_forever() ran, so no shutdown()
-    was called); whether every serve_forever() of the server had returned by then; the
-    harness's child processes left afterwards."""
+    """How stopping a server went. shutdown() and server_close(), each bounded, say "ok",
+    "raised" (``shutdown_error``, ``close_error``: the repr() of what) or "hung" ("not
+    serving": no serve_forever() ran, so no shutdown() was called).
+    ``serve_forever_exited``: every serve_forever() of the server had returned after
+    shutdown(); where not, the harness ended them itself, by the means in ``forced``
+    ("shutdown_request": the stdlib's shutdown flag; "socket": closing the listening
+    socket), and ``serve_forever_stopped`` says whether that worked. ``socket_left_open``:
+    the socket was still open after server_close(), and the harness closed it.
+    ``stranded``: what still runs in the harness (loops, calls that never returned);
+    ``children``: the harness's child processes left afterwards that were not there
+    before the server was made."""
 
     shutdown: str
     close: str
     serve_forever_exited: bool
     children: tuple[int, ...] = ()
+    shutdown_error: str | None = None
+    close_error: str | None = None
+    forced: tuple[str, ...] = ()
+    serve_forever_stopped: bool = True
+    socket_left_open: bool = False
+    stranded: tuple[str, ...] = ()
 
     @property
     def shutdown_hung(self) -> bool:
@@ -79,11 +94,27 @@ class StopReport:
         """server_close() returned normally."""
         return self.close == _RETURNED
 
+    @property
+    def forced_socket_closed(self) -> bool:
+        """The harness closed the listening socket to end serve_forever()."""
+        return _FORCED_SOCKET in self.forced
+
+    @property
+    def clean(self) -> bool:
+        """Nothing of the server is left in the harness: it can serve the next test."""
+        return self.serve_forever_stopped and not self.stranded and not self.children
+
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> StopReport:
         return cls(shutdown=reply["shutdown"], close=reply["close"],
                    serve_forever_exited=bool(reply["serve_forever_exited"]),
-                   children=tuple(reply.get("children", ())))
+                   children=tuple(reply.get("children", ())),
+                   shutdown_error=reply.get("shutdown_error"),
+                   close_error=reply.get("close_error"),
+                   forced=tuple(reply.get("forced", ())),
+                   serve_forever_stopped=bool(reply.get("serve_forever_stopped", True)),
+                   socket_left_open=bool(reply.get("socket_left_open")),
+                   stranded=tuple(reply.get("stranded", ())))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ Modules, one concern each:
   main             command line, loading the prelude and the implementation, the request loop
   protocol         the kit's side of the wire: JSON line I/O, value encoding, op dispatch
   state            the agent's servers and tasks, and the ops that act on them
+  tasks            calls into the implementation, each bounded in a thread of its own
+  teardown         stopping a server whatever its shutdown() and server_close() do
+  forks            the cap on the processes the target forks, and their end with the agent
   events           the handlers' event channel: emitting events and collecting them
   handlers         the handler kinds the kit asks for (echo, lines, ...) and their options
   instrumentation  the server subclasses whose request-handling methods report their calls

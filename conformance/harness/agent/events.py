@@ -11,9 +11,13 @@ import itertools
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import traceback
+
+# The fields every event has (Reporter.emit sets them).
+EVENT_FIELDS = ("server", "handler", "kind", "pid", "thread", "thread_ident", "time")
 
 
 class Reporter(object):
@@ -62,4 +66,21 @@ def _drain(receiver, owner, deliver):
             data = receiver.recv(1 << 20)
         except OSError:
             return
-        deliver(json.loads(data.decode("utf-8")))
+        event = _decoded(data)
+        if event is None:
+            # Not the Reporter's: a target that found the socket and wrote into it.
+            sys.stderr.write("conformance harness: ignored a report that is not the "
+                             "agent's: %r\n" % (data[:80],))
+            continue
+        deliver(event)
+
+
+def _decoded(data):
+    """The event a datagram carries, or None if it is not one the Reporter sent."""
+    try:
+        event = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not all(key in event for key in EVENT_FIELDS):
+        return None
+    return event

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from . import protocol
+from . import forks, protocol
 from .handlers import user_handler_kind
 from .instrumentation import server_kind
 from .loading import import_attribute, import_module
@@ -51,6 +51,8 @@ def main(argv=None):
     # The protocol keeps the real stdout; whatever the implementation prints goes to stderr.
     writer = protocol.Writer(os.fdopen(os.dup(1), "w"))
     os.dup2(2, 1)
+    # Before the prelude and the import, so that they see only the capped os.fork.
+    forks.install()
     # Import the implementation from the user's folder, never from the kit's: __main__
     # took the agent's folder off sys.path, this puts the user's in its place.
     sys.path.insert(0, os.getcwd())
@@ -71,5 +73,10 @@ def main(argv=None):
     hello = agent.hello()
     hello["user_handler"] = handler_kind
     writer.send(hello)
-    protocol.serve(agent, sys.stdin.fileno(), writer)
+    try:
+        protocol.serve(agent, sys.stdin.fileno(), writer)
+    finally:
+        # Told to quit, or the kit is gone (its requests end, or a reply to it fails):
+        # nothing the target forked outlives the agent.
+        forks.end_group()
     return 0

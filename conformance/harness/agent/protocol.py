@@ -19,7 +19,9 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
   stop       {"id": ID, "timeout_s": T}               -> {"shutdown": ..., "close": ...,
-                                                          "serve_forever_exited": bool}
+                                                          "serve_forever_exited": bool,
+                                                          "forced": [...], "stranded": [...],
+                                                          ...} (module ``teardown``)
   quit                                                -> the agent exits
 Every reply carries "ok" and the request's "seq"; a failed op answers {"ok": false,
 "error": ..., "traceback": ...}. The ops are the ``op_*`` methods of ``state.Agent``; the

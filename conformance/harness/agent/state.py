@@ -12,10 +12,11 @@ import tempfile
 import threading
 import time
 
-from . import events, inspection
+from . import events, inspection, teardown
 from .handlers import observing_handler
 from .instrumentation import instrumented_server, server_kind
 from .protocol import PROTOCOL_VERSION, jsonable
+from .tasks import Task
 
 SERVER_CLASSES = (
     "TCPServer",
@@ -45,36 +46,15 @@ class _Server(object):
         self.events = []
         # serve_forever() calls the kit made itself, as tasks
         self.loops = []
+        # The agent's children before the server existed: the target's own helpers.
+        self.children_before = set(inspection.children_of(os.getpid()))
+        # every call the kit made on the server, as tasks
+        self.calls = []
 
     def loop_threads(self):
         """Every thread that runs, or ran, this server's serve_forever()."""
         threads = [task.thread for task in self.loops]
         return threads if self.thread is None else [self.thread, *threads]
-
-
-class _Task(object):
-    def __init__(self, call):
-        self.outcome = {}
-        self.started = time.time()
-        self.thread = threading.Thread(target=self._run, args=(call,), name="conformance-call")
-        self.thread.daemon = True
-        self.thread.start()
-
-    def _run(self, call):
-        try:
-            self.outcome["value"] = jsonable(call())
-            self.outcome["result"] = "ok"
-        except BaseException as exc:
-            self.outcome["result"] = "raised"
-            self.outcome["exception"] = type(exc).__name__
-            self.outcome["error"] = repr(exc)
-        self.outcome["elapsed"] = time.time() - self.started
-
-    def wait(self, timeout):
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            return {"result": "hung", "elapsed": time.time() - self.started}
-        return dict(self.outcome)
 
 
 def _address(family, request):
@@ -208,7 +188,9 @@ class Agent(object):
         record = self._servers[request["id"]]
         method = getattr(record.server, request["method"])
         args = [tuple(a) if isinstance(a, list) else a for a in request.get("args", [])]
-        task = _Task(lambda: method(*args))
+        task = Task(lambda: method(*args), request["method"] + "()")
+        # Those still running, which the stop op waits for, and this one.
+        record.calls = [call for call in record.calls if call.running()] + [task]
         if request["method"] == "serve_forever":
             record.serving = True
             record.loops.append(task)
@@ -284,24 +266,23 @@ class Agent(object):
                 pass
             return entered is server
 
-        return _Task(use).wait(min(float(request.get("timeout_s", 5)), 60.0))
+        return Task(use, "with").wait(min(float(request.get("timeout_s", 5)), 60.0))
 
     def op_stop(self, request):
+        """Stop a server, by other means where its own shutdown() or server_close() fails
+        (see the teardown module), and say how it went."""
         record = self._servers.pop(request["id"])
         self._server_objects.pop(request["id"], None)
         timeout = min(float(request.get("timeout_s", 5)), 60.0)
-        reply = {"shutdown": "not serving"}
-        if record.serving:
-            reply["shutdown"] = _Task(record.server.shutdown).wait(timeout)["result"]
-        deadline = time.time() + timeout
-        for thread in record.loop_threads():
-            thread.join(max(0.0, deadline - time.time()))
-        reply["serve_forever_exited"] = not any(t.is_alive() for t in record.loop_threads())
-        reply["close"] = _Task(record.server.server_close).wait(timeout)["result"]
+        running = [task for task in record.calls
+                   if task.running() and task not in record.loops]
+        reply = teardown.stop(record.server, record.serving, record.loop_threads(), running,
+                              timeout)
         for before in record.sigchld_before:
             # None: a handler installed outside Python, which cannot be put back from here.
             signal.signal(signal.SIGCHLD, signal.SIG_DFL if before is None else before)
-        reply["children"] = inspection.children_of(os.getpid())
+        reply["children"] = [pid for pid in inspection.children_of(os.getpid())
+                             if pid not in record.children_before]
         if record.tmpdir:
             shutil.rmtree(record.tmpdir, ignore_errors=True)
         return reply
