@@ -5,6 +5,10 @@ is stale (tests/test_readme.py).
                                           # README's sample output, from docs/sample-output.txt
     python tools/update_docs.py --sample  # first run the kit to refresh docs/sample-output.txt
                                           # (the whole catalog: a few minutes)
+    python tools/update_docs.py --screenshot reports   # and docs/report-matrix.png: the
+                                          # report site of the runs under reports/ (say,
+                                          # tox -e matrix,pypy3,gevent,eventlet,...), as
+                                          # headless chromium shows it
 
 Run it after adding a contract, changing a baseline or changing the terminal verdict.
 """
@@ -17,6 +21,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -200,13 +205,31 @@ def refresh_sample() -> None:
     SAMPLE.write_text(block, encoding="utf-8")
 
 
+def take_screenshot(reports: Path) -> None:
+    """docs/report-matrix.png: the report site built from ``reports``, in a browser."""
+    from screenshot_report import screenshot
+
+    with tempfile.TemporaryDirectory() as site:
+        code = subprocess.run([sys.executable, "-m", "conformance", "report", str(reports),
+                               "--out", site], cwd=REPO, check=False).returncode
+        if code != 0:
+            raise SystemExit(f"the report site of {reports} could not be built ({code})")
+        screenshot(Path(site) / "index.html", DOCS / "report-matrix.png", height=1000)
+    print("docs/report-matrix.png updated")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", action="store_true",
                         help="run the kit first, to refresh docs/sample-output.txt")
+    parser.add_argument("--screenshot", metavar="REPORTS",
+                        help="build the report site of the results.json files under REPORTS "
+                             "and take docs/report-matrix.png of it")
     options = parser.parse_args(argv)
     if options.sample:
         refresh_sample()
+    if options.screenshot:
+        take_screenshot(Path(options.screenshot))
     DOCS.mkdir(exist_ok=True)
     wanted = {**pages(), README: render_readme(README.read_text(encoding="utf-8"),
                                                SAMPLE.read_text(encoding="utf-8"))}
