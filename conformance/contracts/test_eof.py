@@ -74,4 +74,5 @@ def _held(server: ServedServer) -> list[Any]:
     """The connections the server's process still holds: its sockets, the listening one
     aside, whose own address is the server's (an accepted connection has the address it
     was accepted on, whatever state it is in; the contract makes one at a time)."""
-    return [name for name in server.state().stream_connections if name == server.address]
+    return [name for name in server.held_sockets().stream_connections
+            if name == server.address]

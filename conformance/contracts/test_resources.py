@@ -193,7 +193,7 @@ def test_resources_children_reaped(serve: Callable[..., ServedServer],
             return
         deadline = time.monotonic() + bounds.CHILD_REAPED
         while True:
-            state = server.state()
+            state = server.processes()
             left = child in state.children or child in state.zombies
             if not left or time.monotonic() >= deadline:
                 break
@@ -288,7 +288,7 @@ def _wait_until_gone(server: ServedServer, pids: list[int]) -> None:
     kernel reaps them as they exit)."""
     deadline = time.monotonic() + bounds.CHILD_REAPED
     while True:
-        left = [pid for pid in pids if pid in server.state().children]
+        left = [pid for pid in pids if pid in server.processes().children]
         if not left:
             return
         assert time.monotonic() < deadline, (

@@ -97,11 +97,19 @@ def process_state(pid):
 def children_of(pid, zombies=False):
     """The children of ``pid`` that have not exited, or with ``zombies`` those that have
     exited and were not reaped."""
-    found = []
+    running, exited = children_and_zombies(pid)
+    return exited if zombies else running
+
+
+def children_and_zombies(pid):
+    """(children of ``pid`` that have not exited, those that have and were not reaped),
+    from one walk over /proc."""
+    running = []
+    exited = []
     try:
         names = os.listdir("/proc")
     except OSError:
-        return found
+        return running, exited
     for name in names:
         if not name.isdigit():
             continue
@@ -109,10 +117,13 @@ def children_of(pid, zombies=False):
             fields = _stat_fields(name)
         except OSError:
             continue
-        wanted = fields[0] == "Z" if zombies else fields[0] not in ("Z", "X")
-        if int(fields[1]) == pid and wanted:
-            found.append(int(name))
-    return found
+        if int(fields[1]) != pid:
+            continue
+        if fields[0] == "Z":
+            exited.append(int(name))
+        elif fields[0] != "X":
+            running.append(int(name))
+    return running, exited
 
 
 def _socket_fds():

@@ -1,6 +1,6 @@
 """The server classes the agent starts: subclasses of the implementation's own, whose
-request-handling methods report each call as a "call" event and which carry the class
-attributes the kit asked for."""
+request-handling methods report each call as a "call" event (and some their return, as a
+"returned" event) and which carry the class attributes the kit asked for."""
 
 import socket
 import sys
@@ -12,6 +12,9 @@ SERVER_HOOKS = (
     "get_request", "verify_request", "process_request", "finish_request",
     "shutdown_request", "close_request", "handle_error", "handle_timeout", "server_close",
 )
+# Those whose return (or exception) is reported too, as a "returned" event: once
+# shutdown_request() has returned, the server is done with the request and its connection.
+RETURNS_REPORTED = ("shutdown_request",)
 
 
 def _call_fields(name, args):
@@ -33,7 +36,12 @@ def _reporting_hook(cls, name, server_id, reporter, options):
         reporter.emit(server_id, "server", "call", **_call_fields(name, args))
         if name == "verify_request" and options.get("verify") is False:
             return False
-        return original(self, *args)
+        if name not in RETURNS_REPORTED:
+            return original(self, *args)
+        try:
+            return original(self, *args)
+        finally:
+            reporter.emit(server_id, "server", "returned", method=name)
 
     hook.__name__ = name
     return hook

@@ -210,20 +210,20 @@ class Agent(object):
 
     def op_state(self, request):
         """What the kit cannot see from outside: the server's socket, its attributes, the
-        threads, children and connections the agent holds."""
+        threads the agent runs; with ``processes``, its children and zombies; with
+        ``sockets``, the connections it holds. (Those two walk /proc: only when asked.)"""
         record = self._servers[request["id"]]
         server = record.server
-        peers, stream_connections = inspection.held_sockets()
         state = {"server_address": jsonable(server.server_address),
                  "service_actions": getattr(server, "conformance_service_actions", 0),
-                 "children": inspection.children_of(os.getpid()),
                  "threads": [t.name for t in threading.enumerate()],
-                 "peers": peers,
-                 "zombies": inspection.children_of(os.getpid(), zombies=True),
-                 "stream_connections": stream_connections,
                  # False once the agent's serve_forever() thread has returned or raised.
                  "serve_forever_running": record.thread is not None
                  and record.thread.is_alive()}
+        if request.get("processes"):
+            state["children"], state["zombies"] = inspection.children_and_zombies(os.getpid())
+        if request.get("sockets"):
+            state["peers"], state["stream_connections"] = inspection.held_sockets()
         sock = getattr(server, "socket", None)
         try:
             state["socket_fileno"] = sock.fileno()
