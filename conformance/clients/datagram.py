@@ -16,10 +16,12 @@ from conformance.clients.ending import Deadline, Watch
 
 @dataclass
 class DatagramReply:
-    """The client's own address and the reply it received (None if none came in time)."""
+    """The client's own address and the reply it received (None if none came in time);
+    without one, ``waited`` says how long it waited, in words ("within 3s", ...)."""
 
     client_address: Any
     reply: bytes | None
+    waited: str = ""
 
 
 @contextlib.contextmanager
@@ -47,7 +49,9 @@ def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True
     with client_socket(address, bind=bind) as sock:
         deadline = Deadline(timeout, watch)
         sock.sendto(datagram, address if isinstance(address, str) else tuple(address))
-        return DatagramReply(sock.getsockname(), _receive(sock, deadline))
+        reply = _receive(sock, deadline)
+        return DatagramReply(sock.getsockname(), reply,
+                             deadline.waited() if reply is None else "")
 
 
 def _receive(sock: socket.socket, deadline: Deadline) -> bytes | None:
@@ -88,5 +92,6 @@ def exchange_all(address: Any, datagrams: list[bytes], *, timeout: float,
                     replies[key.data] = None
                 selector.unregister(key.fileobj)
                 deadline.received()
-        return [DatagramReply(sock.getsockname(), replies.get(number))
+        return [DatagramReply(sock.getsockname(), replies.get(number),
+                              "" if replies.get(number) is not None else deadline.waited())
                 for number, sock in enumerate(socks)]

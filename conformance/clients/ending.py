@@ -26,6 +26,7 @@ class Deadline:
 
     def __init__(self, timeout: float, watch: Watch | None = None) -> None:
         now = time.monotonic()
+        self._timeout = timeout
         self._bound = now + timeout
         self._watch = watch
         self._next_check = now + bounds.SERVED_CHECK
@@ -60,6 +61,15 @@ class Deadline:
     def over(self) -> bool:
         """Whether the wait has ended (without asking the watch)."""
         return time.monotonic() >= self._end
+
+    def waited(self) -> str:
+        """How long the client waited, in words that follow "nothing came": "within 3s",
+        or, once the watch said the server was done, "in the 0.25s after the server was
+        done with the request"."""
+        if self._grace_end is None:
+            return f"within {self._timeout:g}s"
+        return (f"in the {bounds.AFTER_HANDLER_GRACE:g}s after the server was done with "
+                "the request")
 
     def received(self) -> None:
         """Bytes arrived: the server still sends. Grace runs on from now; until the server

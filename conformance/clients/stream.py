@@ -61,9 +61,11 @@ class Transcript:
     eof: bool = False
     error: str | None = None
     finished_at: float | None = None
+    # How long the client waited, in words ("within 5s", ...), for a client that gave up.
+    waited: str = ""
 
     def describe(self) -> str:
-        state = "EOF" if self.eof else (self.error or "no EOF")
+        state = "EOF" if self.eof else (self.error or f"no EOF {self.waited}".rstrip())
         return f"sent {len(self.sent)} bytes, received {len(self.received)} bytes, then {state}"
 
 
@@ -164,14 +166,20 @@ def run_clients(clients: list[StreamClient], *, timeout: float,
                 selector.modify(client.sock, events, client)
             wakeups = [w - now for c in active if (w := c.next_wakeup()) is not None and w > now]
             for key, mask in selector.select(min([wait, *wakeups])):
-                client = key.data
-                if mask & selectors.EVENT_READ and client.on_readable():
-                    deadline.received()
-                if mask & selectors.EVENT_WRITE and not client.done:
-                    client.on_writable(time.monotonic())
-                if client.done and client.transcript.finished_at is None:
-                    client.transcript.finished_at = time.monotonic()
+                _on_ready(key.data, mask, deadline)
+    for client in clients:
+        if not client.done:
+            client.transcript.waited = deadline.waited()
     return [client.transcript for client in clients]
+
+
+def _on_ready(client: StreamClient, mask: int, deadline: Deadline) -> None:
+    if mask & selectors.EVENT_READ and client.on_readable():
+        deadline.received()
+    if mask & selectors.EVENT_WRITE and not client.done:
+        client.on_writable(time.monotonic())
+    if client.done and client.transcript.finished_at is None:
+        client.transcript.finished_at = time.monotonic()
 
 
 def exchange(address: Any, plans: list[ClientPlan], *, until_eof: bool = False,

@@ -36,10 +36,10 @@ def test_eof_ends_handler(server: ServedServer) -> None:
     @given(plan=client_plans(max_size=64 * KIB))
     def check(plan: ClientPlan) -> None:
         (transcript,) = stream.exchange(server.address, [plan], until_eof=True,
-                                        timeout=bounds.EOF)
+                                        timeout=bounds.EOF, watch=server.watch(closed=True))
         assert transcript.eof, (
-            f"the client read no EOF within {bounds.EOF:g}s of half-closing "
-            f"({transcript.describe()}): the server did not close the connection")
+            f"after half-closing, the client {transcript.describe()}: the server did not "
+            "close the connection")
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
         extra = server.untaken()
