@@ -196,7 +196,7 @@ def test_resources_children_reaped(serve: Callable[..., ServedServer],
             return
         deadline = time.monotonic() + bounds.CHILD_REAPED
         while True:
-            state = server.processes()
+            state = server.processes(child)
             left = child in state.children or child in state.zombies
             if not left or time.monotonic() >= deadline:
                 break
@@ -295,7 +295,7 @@ def _wait_until_gone(server: ServedServer, pids: list[int]) -> None:
     kernel reaps them as they exit)."""
     deadline = time.monotonic() + bounds.CHILD_REAPED
     while True:
-        left = [pid for pid in pids if pid in server.processes().children]
+        left = [pid for pid in pids if pid in server.processes(*pids).children]
         if not left:
             return
         assert time.monotonic() < deadline, (

@@ -364,9 +364,12 @@ class ServedServer:
         return ServerState.from_reply(self.harness.call("state", id=self.id,
                                                         attrs=list(attrs)))
 
-    def processes(self) -> Processes:
-        """The harness's child processes, running and zombie (one walk over /proc)."""
-        return Processes.from_reply(self.harness.call("state", id=self.id, processes=True))
+    def processes(self, *pids: int) -> Processes:
+        """The harness's child processes, running and zombie, as /proc lists them; each of
+        ``pids`` is checked by name too (a listing may miss a child while others come and
+        go)."""
+        return Processes.from_reply(self.harness.call("state", id=self.id, processes=True,
+                                                      pids=list(pids)))
 
     def held_sockets(self) -> HeldSockets:
         """The sockets the harness's process holds (one walk over its descriptors)."""

@@ -12,7 +12,8 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   call       {"id": ID, "method": NAME, "args": [...], "timeout_s": T, "background": bool}
              -> {"result": "ok"|"raised"|"hung", "value": ..., "elapsed": S} or {"task": N}
   join       {"task": N, "timeout_s": T}              -> as call
-  state      {"id": ID, "attrs": [NAME, ...], "processes": bool, "sockets": bool}
+  state      {"id": ID, "attrs": [NAME, ...], "processes": bool, "pids": [PID, ...],
+              "sockets": bool}
              -> socket, attributes, threads, ...; children and zombies, connections
   inspect    {"class": NAME, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance

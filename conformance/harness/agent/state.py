@@ -210,8 +210,9 @@ class Agent(object):
 
     def op_state(self, request):
         """What the kit cannot see from outside: the server's socket, its attributes, the
-        threads the agent runs; with ``processes``, its children and zombies; with
-        ``sockets``, the connections it holds. (Those two walk /proc: only when asked.)"""
+        threads the agent runs; with ``processes``, its children and zombies (``pids``:
+        those to check by name); with ``sockets``, the connections it holds. (Those two
+        look through /proc: only when asked.)"""
         record = self._servers[request["id"]]
         server = record.server
         state = {"server_address": jsonable(server.server_address),
@@ -221,7 +222,8 @@ class Agent(object):
                  "serve_forever_running": record.thread is not None
                  and record.thread.is_alive()}
         if request.get("processes"):
-            state["children"], state["zombies"] = inspection.children_and_zombies(os.getpid())
+            state["children"], state["zombies"] = inspection.children_and_zombies(
+                os.getpid(), also=request.get("pids", ()))
         if request.get("sockets"):
             state["peers"], state["stream_connections"] = inspection.held_sockets()
         sock = getattr(server, "socket", None)
