@@ -23,6 +23,8 @@ HANDLE_RAISED = "handle-raised"
 FINISH = "finish"
 # setup() raised: the server calls no finish() after it (the documented order).
 SETUP_RAISED = "setup-raised"
+# The steps after which a handler instance reports nothing more.
+ENDED = (FINISH, SETUP_RAISED)
 # The steps of a handler instance that set up, handled its request and finished.
 HANDLER_LIFECYCLE = [SETUP, HANDLE, HANDLE_RETURNED, FINISH]
 
@@ -199,7 +201,7 @@ class Handler:
     @property
     def ended(self) -> bool:
         """It has nothing more to do: its finish() ran, or its setup() raised."""
-        return self.has(FINISH) or self.has(SETUP_RAISED)
+        return any(self.has(step) for step in ENDED)
 
     @property
     def setup_returned(self) -> bool:

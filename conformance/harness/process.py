@@ -35,7 +35,7 @@ from conformance.harness.handlers import (
     UserClass,
     is_datagram_class,
 )
-from conformance.harness.observations import Handler, Reports, ServerCall
+from conformance.harness.observations import ENDED, Handler, Reports, ServerCall
 from conformance.harness.replies import (
     CallOutcome,
     ClassInspection,
@@ -277,10 +277,12 @@ class ServedServer:
     def is_datagram(self) -> bool:
         return is_datagram_class(self.server_class)
 
-    def poll(self, timeout: float = 0.0) -> None:
-        """Fetch new reports, waiting up to ``timeout`` for the first one."""
+    def poll(self, timeout: float = 0.0, *, wake: tuple[str, ...] = ()) -> None:
+        """Fetch new reports, waiting up to ``timeout`` for the first one (with ``wake``, for
+        one of those kinds: a handler's step such as "finish", or "call:METHOD")."""
         reply = self.harness.call("events", timeout=timeout + bounds.HARNESS_ANSWER,
-                                  id=self.id, since=self._reports.count, timeout_s=timeout)
+                                  id=self.id, since=self._reports.count, timeout_s=timeout,
+                                  wake=list(wake))
         self._reports.add(reply["events"])
 
     def handlers(self) -> list[Handler]:
@@ -302,7 +304,7 @@ class ServedServer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            self.poll(min(remaining, 1.0))
+            self.poll(min(remaining, 1.0), wake=(until, *ENDED))
         self._taken += len(fresh)
         return fresh
 
@@ -322,7 +324,7 @@ class ServedServer:
             remaining = deadline - time.monotonic()
             if sum(1 for c in calls if c.method == method) >= count or remaining <= 0:
                 return calls
-            self.poll(min(remaining, 0.5))
+            self.poll(min(remaining, 0.5), wake=(f"call:{method}",))
 
     def watch(self, requests: int = 1, *, closed: bool = False) -> RequestWatch:
         """What tells a client, while it waits, that the server is done with the

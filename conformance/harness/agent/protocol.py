@@ -7,7 +7,8 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
               "attrs": {...}, "serve": bool, "verify": bool, "port": N,
               "sigchld": "ignore"}
              -> {"id": ID, "address": ...}
-  events     {"id": ID, "since": N, "timeout_s": T}   -> {"events": [...], "next": M}
+  events     {"id": ID, "since": N, "timeout_s": T, "wake": [KIND or "call:METHOD", ...]}
+             -> {"events": [...], "next": M}, once one of the kinds (any) came, or at T
   running    {"id": ID, "handlers": [UID, ...]}       -> {"running": [UID, ...]}
   call       {"id": ID, "method": NAME, "args": [...], "timeout_s": T, "background": bool}
              -> {"result": "ok"|"raised"|"hung", "value": ..., "elapsed": S} or {"task": N}

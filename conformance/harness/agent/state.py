@@ -77,6 +77,14 @@ class _Task(object):
         return dict(self.outcome)
 
 
+def _wakes(events, wake):
+    """Whether ``events`` hold one that ends a wait for the kinds ``wake`` (any, if empty)."""
+    if not wake:
+        return bool(events)
+    return any(event["kind"] in wake or "call:%s" % event.get("method") in wake
+               for event in events)
+
+
 def _address(family, request):
     """(address to bind, temporary folder to remove at stop or None) for ``family``."""
     if family == "unix":
@@ -163,11 +171,18 @@ class Agent(object):
                 "serve_thread": record.thread.name if record.thread else None}
 
     def op_events(self, request):
+        """The server's events from the ``since``-th on, once there is one (with ``wake``,
+        one of those kinds: a handler's step, or "call:METHOD") or ``timeout_s`` passed."""
         record = self._servers[request["id"]]
         since = request.get("since", 0)
+        wake = set(request.get("wake") or ())
         deadline = time.time() + min(float(request.get("timeout_s", 0)), 30.0)
+        seen = since
         with self._changed:
-            while len(record.events) <= since and time.time() < deadline:
+            while time.time() < deadline:
+                if _wakes(record.events[seen:], wake):
+                    break
+                seen = len(record.events)
                 self._changed.wait(max(0.0, deadline - time.time()))
             events = record.events[since:]
         return {"events": events, "next": since + len(events)}
