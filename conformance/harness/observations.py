@@ -346,7 +346,7 @@ class Reports:
             elif event["kind"] == _RETURNED:
                 self._returns.append(_Return(event["method"], event["pid"], event["thread"],
                                              position))
-            else:
+            elif event["kind"] == _CALLED:
                 self._calls.append(ServerCall(
                     method=event["method"], pid=event["pid"], thread=event["thread"],
                     time=event["time"], position=position,
