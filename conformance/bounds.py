@@ -12,6 +12,15 @@ EOF = 5.0
 HANDLER_EXIT = 3.0
 # A datagram's reply must arrive within this.
 DATAGRAM_REPLY = 3.0
+# Once the harness reports that the server is done with a client's requests (their handlers
+# have finished; for a client that waits for EOF, the server has shut the connection down),
+# the client goes on reading what is still in flight for this long, and longer while bytes
+# keep arriving, then stops: a wait for a reply, an EOF or a handler's report lasts about
+# as long as the handler took. The bound of the wait itself stays the last resort.
+AFTER_HANDLER_GRACE = 0.25
+# While nothing arrives, a waiting client asks the harness this often whether the server
+# is done with its requests.
+SERVED_CHECK = 0.05
 # Echoing a burst of clients: a fixed allowance plus a per-MiB one.
 ECHO_BASE = 10.0
 ECHO_PER_MIB = 5.0

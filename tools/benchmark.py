@@ -7,7 +7,9 @@ carries over. For each run it records the wall-clock time and the peak resident 
 the largest process of the run (the kit's pytest process, the harness, or a forked server
 child): ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` read by a small wrapper process
 that runs only that one kit, so that runs do not share a high-water mark. It also records
-the CPU time of the whole run, which tells waiting (bounded waits, sleeps) from computing.
+the CPU time of the whole run (user and system), which tells waiting (bounded waits,
+sleeps) from computing. ``--profile quick`` (or ``thorough``) and ``--workers N`` time other
+runs, e.g. ``--profile quick --workers 3 -n 1`` for a quick look at a change.
 
 Prints median, min and max per profile and writes ``benchmark.json`` to the report folder
 (``reports/benchmark``). The project's target, "tox -e stdlib completes within about a
@@ -33,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("dev", "ci")
+# Profiles that can be timed on request: quick for a first look, thorough for the long runs.
+PROFILE_CHOICES = ("quick", "dev", "ci", "thorough")
 # How many of the slowest contracts the summary names.
 SLOWEST = 5
 TARGET_SECONDS = 60.0
@@ -44,7 +48,9 @@ import json, resource, subprocess, sys
 code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"code": code, "maxrss_kib": usage.ru_maxrss,
-                  "cpu_seconds": usage.ru_utime + usage.ru_stime}), file=sys.stderr)
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "user_seconds": usage.ru_utime, "sys_seconds": usage.ru_stime}),
+      file=sys.stderr)
 """
 
 
@@ -53,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Time python -m conformance against the stdlib, per Hypothesis profile.")
     parser.add_argument("-n", "--repeat", type=int, default=3, metavar="N",
                         help="runs per profile (default: 3)")
-    parser.add_argument("--profile", action="append", choices=PROFILES, default=None,
+    parser.add_argument("--profile", action="append", choices=PROFILE_CHOICES, default=None,
                         help="profiles to time (repeatable; default: dev and ci)")
+    parser.add_argument("--workers", metavar="N", default=None,
+                        help="the kit's -n (default: that of tox -e stdlib)")
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, metavar="SECONDS",
                         help=f"stop a run after this long (default: {RUN_TIMEOUT:g})")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "reports" / "benchmark",
@@ -72,25 +80,26 @@ def stdlib_workers(tox_ini: Path = ROOT / "tox.ini") -> str:
     return words[words.index("-n") + 1]
 
 
-def kit_command(profile: str, report_dir: str) -> list[str]:
-    """The kit against this interpreter's stdlib, as tox -e stdlib runs it."""
+def kit_command(profile: str, report_dir: str, workers: str | None = None) -> list[str]:
+    """The kit against this interpreter's stdlib, as tox -e stdlib runs it (with
+    ``workers``, that -n instead)."""
     return [sys.executable, "-m", "conformance", "--hypothesis-profile", profile,
-            "--report-dir", report_dir, "-n", stdlib_workers()]
+            "--report-dir", report_dir, "-n", workers or stdlib_workers()]
 
 
-def measure(profile: str, timeout: float) -> dict[str, Any]:
-    """One end-to-end run: seconds, exit status, peak RSS of its largest process."""
+def measure(profile: str, timeout: float, workers: str | None = None) -> dict[str, Any]:
+    """One end-to-end run: seconds, exit status, peak RSS of its largest process, CPU."""
     with tempfile.TemporaryDirectory(prefix="socketserver-bench-") as folder:
         command = [sys.executable, "-c", _WRAPPER,
-                   *kit_command(profile, os.path.join(folder, "reports"))]
+                   *kit_command(profile, os.path.join(folder, "reports"), workers)]
         started = time.perf_counter()
         try:
             finished = subprocess.run(command, cwd=folder, capture_output=True,
                                       text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             return {"seconds": round(time.perf_counter() - started, 2), "code": None,
-                    "maxrss_mib": None, "cpu_seconds": None,
-                    "note": f"stopped after {timeout:g}s"}
+                    "maxrss_mib": None, "cpu_seconds": None, "user_seconds": None,
+                    "sys_seconds": None, "note": f"stopped after {timeout:g}s"}
         seconds = time.perf_counter() - started
         contracts = contract_seconds(Path(folder, "reports", "stdlib", "results.json"))
     last_line = (finished.stderr.strip().splitlines() or ["{}"])[-1]
@@ -98,6 +107,8 @@ def measure(profile: str, timeout: float) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "code": reported.get("code"),
             "maxrss_mib": round(reported.get("maxrss_kib", 0) / 1024, 1),
             "cpu_seconds": round(reported.get("cpu_seconds", 0.0), 2),
+            "user_seconds": round(reported.get("user_seconds", 0.0), 2),
+            "sys_seconds": round(reported.get("sys_seconds", 0.0), 2),
             "contract_seconds": contracts}
 
 
@@ -179,10 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     for profile in profiles:
         runs[profile] = []
         for number in range(1, options.repeat + 1):
-            run = measure(profile, options.timeout)
+            run = measure(profile, options.timeout, options.workers)
             runs[profile].append(run)
             print(f"{profile} run {number}/{options.repeat}: {run['seconds']:.1f}s, "
-                  f"exit {run['code']}, CPU {run['cpu_seconds']}s, "
+                  f"exit {run['code']}, CPU {run['cpu_seconds']}s "
+                  f"(user {run['user_seconds']}s, sys {run['sys_seconds']}s), "
                   f"peak RSS {run['maxrss_mib']} MiB", flush=True)
     results = {profile: summarize(profile_runs) for profile, profile_runs in runs.items()}
     report = {"schema": "socketserver-conformance/benchmark", "version": 1,

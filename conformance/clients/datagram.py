@@ -7,18 +7,21 @@ import os
 import selectors
 import socket
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.clients.ending import Deadline, Watch
+
 
 @dataclass
 class DatagramReply:
-    """The client's own address and the reply it received (None if none came in time)."""
+    """The client's own address and the reply it received (None if none came in time);
+    without one, ``waited`` says how long it waited, in words ("within 3s", ...)."""
 
     client_address: Any
     reply: bytes | None
+    waited: str = ""
 
 
 @contextlib.contextmanager
@@ -39,41 +42,56 @@ def client_socket(address: Any, *, bind: bool = True) -> Iterator[socket.socket]
         yield sock
 
 
-def exchange(address: Any, datagram: bytes, *, timeout: float,
-             bind: bool = True) -> DatagramReply:
-    """Send ``datagram`` from a fresh socket and read one reply, if one comes in time."""
+def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True,
+             watch: Watch | None = None) -> DatagramReply:
+    """Send ``datagram`` from a fresh socket and read one reply, if one comes in time: within
+    ``timeout``, or with a ``watch``, soon after the server is done with the request."""
     with client_socket(address, bind=bind) as sock:
-        sock.settimeout(timeout)
+        deadline = Deadline(timeout, watch)
         sock.sendto(datagram, address if isinstance(address, str) else tuple(address))
-        reply: bytes | None
+        reply = _receive(sock, deadline)
+        return DatagramReply(sock.getsockname(), reply,
+                             deadline.waited() if reply is None else "")
+
+
+def _receive(sock: socket.socket, deadline: Deadline) -> bytes | None:
+    while True:
+        wait = deadline.remaining()
+        if wait <= 0:
+            return None
+        sock.settimeout(wait)
         try:
-            reply, _ = sock.recvfrom(1 << 16)
-        except (socket.timeout, OSError):
-            reply = None
-        return DatagramReply(sock.getsockname(), reply)
+            return sock.recvfrom(1 << 16)[0]
+        except socket.timeout:
+            continue
+        except OSError:
+            return None
 
 
-def exchange_all(address: Any, datagrams: list[bytes], *,
-                 timeout: float) -> list[DatagramReply]:
+def exchange_all(address: Any, datagrams: list[bytes], *, timeout: float,
+                 watch: Watch | None = None) -> list[DatagramReply]:
     """Send each datagram from a fresh socket of its own, in order and at once, then wait,
-    at most ``timeout`` seconds in all, for one reply on each of those sockets."""
+    at most ``timeout`` seconds in all (with a ``watch``, until soon after the server is done
+    with them), for one reply on each of those sockets."""
     target = address if isinstance(address, str) else tuple(address)
     replies: dict[int, bytes | None] = {}
     with contextlib.ExitStack() as stack, selectors.DefaultSelector() as selector:
         socks = [stack.enter_context(client_socket(address)) for _ in datagrams]
+        deadline = Deadline(timeout, watch)
         for number, (sock, datagram) in enumerate(zip(socks, datagrams)):
             sock.sendto(datagram, target)
             selector.register(sock, selectors.EVENT_READ, number)
-        deadline = time.monotonic() + timeout
         while len(replies) < len(socks):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            wait = deadline.remaining()
+            if wait <= 0:
                 break
-            for key, _ in selector.select(remaining):
+            for key, _ in selector.select(wait):
                 try:
                     replies[key.data] = key.fileobj.recv(1 << 16)  # type: ignore[union-attr]
                 except OSError:
                     replies[key.data] = None
                 selector.unregister(key.fileobj)
-        return [DatagramReply(sock.getsockname(), replies.get(number))
+                deadline.received()
+        return [DatagramReply(sock.getsockname(), replies.get(number),
+                              "" if replies.get(number) is not None else deadline.waited())
                 for number, sock in enumerate(socks)]

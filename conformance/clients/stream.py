@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance import bounds
+from conformance.clients.ending import Deadline, Watch
 from conformance.strategies import ClientPlan
 
 # How long a client waits before trying again to connect to a Unix socket whose listen
@@ -60,9 +61,11 @@ class Transcript:
     eof: bool = False
     error: str | None = None
     finished_at: float | None = None
+    # How long the client waited, in words ("within 5s", ...), for a client that gave up.
+    waited: str = ""
 
     def describe(self) -> str:
-        state = "EOF" if self.eof else (self.error or "no EOF")
+        state = "EOF" if self.eof else (self.error or f"no EOF {self.waited}".rstrip())
         return f"sent {len(self.sent)} bytes, received {len(self.received)} bytes, then {state}"
 
 
@@ -123,91 +126,109 @@ class StreamClient:
             except OSError as exc:
                 self.transcript.error = f"half-close failed: {exc}"
 
-    def on_readable(self) -> None:
+    def on_readable(self) -> bool:
+        """Read what has come; whether it was bytes (not an EOF, an error or nothing)."""
         try:
             data = self.sock.recv(1 << 16)
         except BlockingIOError:
-            return
+            return False
         except OSError as exc:
             self.transcript.error = f"recv failed: {exc}"
-            return
+            return False
         if data:
             self.transcript.received += data
         else:
             self.transcript.eof = True
+        return bool(data)
 
     def close(self) -> None:
         self.sock.close()
 
 
-def run_clients(clients: list[StreamClient], *, timeout: float) -> list[Transcript]:
-    """Drive every client until it is done or ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
+def run_clients(clients: list[StreamClient], *, timeout: float,
+                watch: Watch | None = None) -> list[Transcript]:
+    """Drive every client until it is done or ``timeout`` seconds have passed (with a
+    ``watch``, until soon after the server is done with their requests)."""
+    deadline = Deadline(timeout, watch)
     with selectors.DefaultSelector() as selector:
         for client in clients:
             selector.register(client.sock, selectors.EVENT_READ, client)
         while True:
-            now = time.monotonic()
             active = [c for c in clients if not c.done]
-            if not active or now >= deadline:
+            wait = deadline.remaining() if active else 0.0
+            if wait <= 0:
                 break
+            now = time.monotonic()
             for client in active:
                 events = selectors.EVENT_READ
                 if client.wants_write(now):
                     events |= selectors.EVENT_WRITE
                 selector.modify(client.sock, events, client)
-            wakeups = [w for c in active if (w := c.next_wakeup()) is not None and w > now]
-            wait = min([deadline, *wakeups]) - now
-            for key, mask in selector.select(max(0.0, wait)):
-                client = key.data
-                if mask & selectors.EVENT_READ:
-                    client.on_readable()
-                if mask & selectors.EVENT_WRITE and not client.done:
-                    client.on_writable(time.monotonic())
-                if client.done and client.transcript.finished_at is None:
-                    client.transcript.finished_at = time.monotonic()
+            wakeups = [w - now for c in active if (w := c.next_wakeup()) is not None and w > now]
+            for key, mask in selector.select(min([wait, *wakeups])):
+                _on_ready(key.data, mask, deadline)
+    for client in clients:
+        if not client.done:
+            client.transcript.waited = deadline.waited()
     return [client.transcript for client in clients]
 
 
+def _on_ready(client: StreamClient, mask: int, deadline: Deadline) -> None:
+    if mask & selectors.EVENT_READ and client.on_readable():
+        deadline.received()
+    if mask & selectors.EVENT_WRITE and not client.done:
+        client.on_writable(time.monotonic())
+    if client.done and client.transcript.finished_at is None:
+        client.transcript.finished_at = time.monotonic()
+
+
 def exchange(address: Any, plans: list[ClientPlan], *, until_eof: bool = False,
-             timeout: float) -> list[Transcript]:
+             timeout: float, watch: Watch | None = None) -> list[Transcript]:
     """Connect one client per plan, all at once, and return their transcripts.
 
     Each client writes its payload in its pattern, half-closes, and reads until it has as
-    many bytes as it sent (and, with ``until_eof``, until the server closes)."""
-    with exchanging(address, plans, until_eof=until_eof, timeout=timeout) as transcripts:
+    many bytes as it sent (and, with ``until_eof``, until the server closes), for at most
+    ``timeout`` seconds; with a ``watch``, only until soon after the server is done with
+    their requests."""
+    with exchanging(address, plans, until_eof=until_eof, timeout=timeout,
+                    watch=watch) as transcripts:
         return transcripts
 
 
 @contextlib.contextmanager
 def exchanging(address: Any, plans: list[ClientPlan], *, until_eof: bool = False,
-               timeout: float) -> Iterator[list[Transcript]]:
+               timeout: float, watch: Watch | None = None) -> Iterator[list[Transcript]]:
     """``exchange``, with the clients still connected inside the block: a handler that is
     still busy with a request when its client has read all it expected (a wrong echo can
     be longer than the request) is not cut short by the client leaving."""
     clients = [StreamClient(address, plan.chunks(), expect=len(plan.payload),
                             until_eof=until_eof) for plan in plans]
     try:
-        yield run_clients(clients, timeout=timeout)
+        yield run_clients(clients, timeout=timeout, watch=watch)
     finally:
         for client in clients:
             client.close()
 
 
-def recv_exactly(sock: socket.socket, count: int, *, timeout: float) -> bytes:
-    """Read until ``count`` bytes, EOF or ``timeout`` seconds, whichever comes first."""
-    deadline = time.monotonic() + timeout
+def recv_exactly(sock: socket.socket, count: int, *, timeout: float,
+                 watch: Watch | None = None) -> bytes:
+    """Read until ``count`` bytes, EOF or ``timeout`` seconds, whichever comes first (with a
+    ``watch``, also until soon after the server is done with the request)."""
+    deadline = Deadline(timeout, watch)
     received = bytearray()
     while len(received) < count:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        wait = deadline.remaining()
+        if wait <= 0:
             break
-        sock.settimeout(remaining)
+        sock.settimeout(wait)
         try:
             data = sock.recv(count - len(received))
-        except (socket.timeout, OSError):
+        except socket.timeout:
+            continue
+        except OSError:
             break
         if not data:
             break
         received += data
+        deadline.received()
     return bytes(received)

@@ -73,20 +73,23 @@ def _check_stalled_stream_client(server: ServedServer) -> None:
                                      contents=ascii_payloads(max_size=64 * KIB)),
            long_silence=st.just(False))
     def check(head: bytes, tail: bytes, others: list[ClientPlan], long_silence: bool) -> None:
+        watch = server.watch()
         with stream.connect(server.address, timeout=bounds.EOF) as stalled:
             stalled.sendall(head)
-            echoed = stream.recv_exactly(stalled, len(head), timeout=bounds.HANDLER_REPORT)
+            echoed = stream.recv_exactly(stalled, len(head), timeout=bounds.HANDLER_REPORT,
+                                         watch=watch)
             assert echoed == head.upper(), (
                 "before stalling, the client's first write was not echoed: "
                 + difference(echoed, head.upper()))
             silent_since = time.monotonic()
             # "a separate process or thread to handle each request"
             transcripts = stream.exchange(server.address, others,
-                                          timeout=bounds.OTHERS_SERVED)
+                                          timeout=bounds.OTHERS_SERVED,
+                                          watch=server.watch(len(others)))
             for number, (plan, transcript) in enumerate(zip(others, transcripts), 1):
                 assert transcript.received == plan.payload.upper(), (
                     f"while one client stalled, other client {number} of {len(others)} was "
-                    f"not served within {bounds.OTHERS_SERVED:g}s: "
+                    f"not served ({transcript.describe()}): "
                     + difference(transcript.received, plan.payload.upper()))
             if long_silence:
                 time.sleep(max(0.0, silent_since + bounds.STALL - time.monotonic()))
@@ -115,7 +118,8 @@ def _check_slow_datagram_handler(server: ServedServer) -> None:
         slow_at = min(slow_at, len(sent))
         sent.insert(slow_at, SLOW_PREFIX + slow)
         replies = datagram.exchange_all(server.address, sent,
-                                        timeout=bounds.STALL + bounds.DATAGRAM_REPLY)
+                                        timeout=bounds.STALL + bounds.DATAGRAM_REPLY,
+                                        watch=server.watch(len(sent)))
         handlers = server.take_handlers(len(sent), until="finish",
                                         timeout=bounds.HANDLER_REPORT)
         assert len(handlers) == len(sent) and all(h.finished for h in handlers), (
@@ -134,8 +138,8 @@ def _check_slow_datagram_handler(server: ServedServer) -> None:
             f"{held_up[0].ran_in}: the server handled one datagram at a time")
         for number, (data, reply) in enumerate(zip(sent, replies), 1):
             assert reply.reply == data.upper(), (
-                f"datagram {number} of {len(sent)} got no reply within "
-                f"{bounds.STALL + bounds.DATAGRAM_REPLY:g}s" if reply.reply is None
+                f"datagram {number} of {len(sent)} got no reply {reply.waited}"
+                if reply.reply is None
                 else f"datagram {number} of {len(sent)}: "
                 + difference(reply.reply, data.upper()))
 
@@ -162,7 +166,8 @@ def test_concurrency_fork_isolation(serve: Callable[..., ServedServer],
     @example(payload=b"hello")
     @given(payload=payloads(max_size=1024))
     def check(payload: bytes) -> None:
-        round_trip(server.address, payload, is_datagram=server.is_datagram)
+        round_trip(server.address, payload, is_datagram=server.is_datagram,
+                   watch=server.watch())
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
         handler = handlers[0]

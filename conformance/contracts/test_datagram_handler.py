@@ -38,7 +38,8 @@ def test_datagram_handler_rfile_wfile(serve: Callable[..., ServedServer]) -> Non
     # An empty reply is datagram_handler.empty_reply's business.
     @given(sent=datagrams().filter(bool))
     def check(sent: bytes) -> None:
-        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
+        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY,
+                                  watch=server.watch())
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers and handlers[0].handle_returned, (
             f"no handler ran within {bounds.HANDLER_REPORT:g}s for a {len(sent)}-byte "
@@ -49,7 +50,7 @@ def test_datagram_handler_rfile_wfile(serve: Callable[..., ServedServer]) -> Non
             f"rfile.read() returned {received} bytes of the {len(sent)}-byte datagram")
         # wfile: "A file object to which the reply is written."
         assert reply.reply == sent.upper(), (
-            f"no reply reached the client within {bounds.DATAGRAM_REPLY:g}s"
+            f"no reply reached the client {reply.waited}"
             if reply.reply is None
             else "the reply's first datagram: " + difference(reply.reply, sent.upper()))
 
@@ -66,12 +67,13 @@ def test_datagram_handler_empty_reply(serve: Callable[..., ServedServer]) -> Non
     @example(sent=b"hello")
     @given(sent=datagrams())
     def check(sent: bytes) -> None:
-        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
+        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY,
+                                  watch=server.watch())
         server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         # finish(): "self.socket.sendto(self.wfile.getvalue(), self.client_address)"
         assert reply.reply == b"", (
-            f"the client received no reply within {bounds.DATAGRAM_REPLY:g}s, not an empty "
-            "datagram" if reply.reply is None
+            f"the client received no reply {reply.waited}, not an empty datagram"
+            if reply.reply is None
             else f"the client received {excerpt(reply.reply)}, not an empty datagram")
 
     check()

@@ -30,12 +30,13 @@ def test_echo_upper(server: ServedServer) -> None:
     def check(plans: list[ClientPlan]) -> None:
         total = sum(len(plan.payload) for plan in plans)
         timeout = bounds.echo_timeout(total)
-        transcripts = stream.exchange(server.address, plans, timeout=timeout)
+        transcripts = stream.exchange(server.address, plans, timeout=timeout,
+                                      watch=server.watch(len(plans)))
         for number, (plan, transcript) in enumerate(zip(plans, transcripts), 1):
             expected = plan.payload.upper()
             assert transcript.received == expected, (
                 f"client {number} of {len(plans)}: "
                 + difference(transcript.received, expected)
-                + ("" if transcript.finished_at else f" (gave up after {timeout:g}s)"))
+                + ("" if transcript.finished_at else f" (nothing more came {transcript.waited})"))
 
     check()

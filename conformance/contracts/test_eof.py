@@ -36,10 +36,10 @@ def test_eof_ends_handler(server: ServedServer) -> None:
     @given(plan=client_plans(max_size=64 * KIB))
     def check(plan: ClientPlan) -> None:
         (transcript,) = stream.exchange(server.address, [plan], until_eof=True,
-                                        timeout=bounds.EOF)
+                                        timeout=bounds.EOF, watch=server.watch(closed=True))
         assert transcript.eof, (
-            f"the client read no EOF within {bounds.EOF:g}s of half-closing "
-            f"({transcript.describe()}): the server did not close the connection")
+            f"after half-closing, the client {transcript.describe()}: the server did not "
+            "close the connection")
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
         extra = server.untaken()
@@ -74,4 +74,5 @@ def _held(server: ServedServer) -> list[Any]:
     """The connections the server's process still holds: its sockets, the listening one
     aside, whose own address is the server's (an accepted connection has the address it
     was accepted on, whatever state it is in; the contract makes one at a time)."""
-    return [name for name in server.state().stream_connections if name == server.address]
+    return [name for name in server.held_sockets().stream_connections
+            if name == server.address]

@@ -61,7 +61,7 @@ def test_family_inet6(serve: Callable[..., ServedServer]) -> None:
     def check(payload: bytes, clients: int) -> None:
         for _ in range(clients):
             client_address = round_trip(server.address, payload,
-                                        is_datagram=server.is_datagram)
+                                        is_datagram=server.is_datagram, watch=server.watch())
             handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
             assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
             observed = handlers[0].client_address

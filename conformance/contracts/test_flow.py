@@ -40,7 +40,8 @@ def _served_in_turn(server: ServedServer,
     """Serve one round trip per request payload, each after the previous handler's
     finish(); yield each payload with the handler instance that served it."""
     for payload in requests:
-        with staying_open(server.address, payload, is_datagram=server.is_datagram):
+        with staying_open(server.address, payload, is_datagram=server.is_datagram,
+                          watch=server.watch()):
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers and handlers[0].finished, (
             f"no handler instance reached finish() within {bounds.HANDLER_REPORT:g}s of a "

@@ -30,7 +30,7 @@ def test_handler_client_address(server: ServedServer) -> None:
     def check(payload: bytes, clients: int) -> None:
         for _ in range(clients):
             client_address = round_trip(server.address, payload,
-                                        is_datagram=server.is_datagram)
+                                        is_datagram=server.is_datagram, watch=server.watch())
             handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
             assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
             # "the client address as self.client_address"
@@ -48,7 +48,8 @@ def test_handler_server(server: ServedServer) -> None:
     @example(payload=b"hello")
     @given(payload=payloads(max_size=1024))
     def check(payload: bytes) -> None:
-        round_trip(server.address, payload, is_datagram=server.is_datagram)
+        round_trip(server.address, payload, is_datagram=server.is_datagram,
+                   watch=server.watch())
         handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
         assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
         # "and the server instance as self.server"

@@ -174,7 +174,8 @@ def test_lifecycle_no_request_after_shutdown(serve: Callable[..., ServedServer],
            delay=st.floats(MIN_LATE_DELAY, 3 * MIN_LATE_DELAY))
     def check(first: bytes, late: list[bytes], delay: float) -> None:
         loop = server.call_in_background("serve_forever", bounds.LATE_CLIENT_POLL)
-        round_trip(server.address, first, is_datagram=server.is_datagram)
+        round_trip(server.address, first, is_datagram=server.is_datagram,
+                   watch=server.watch())
         assert server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT), (
             f"serve_forever() served no request within {bounds.HANDLER_REPORT:g}s")
         since = len(server.calls())
@@ -358,7 +359,7 @@ def test_lifecycle_bind_and_activate(serve: Callable[..., ServedServer],
         f"fileno() {fileno.describe(bounds.SERVER_CALL)} with {fileno.value!r}, but the "
         f"socket's file descriptor is {active.socket_fileno}")
     loop = _serve_in_background(server, POLL)
-    round_trip(sockname, b"hello", is_datagram=server.is_datagram)
+    round_trip(sockname, b"hello", is_datagram=server.is_datagram, watch=server.watch())
     assert server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT), (
         f"once bound and activated, the server served no request at {sockname!r} within "
         f"{bounds.HANDLER_REPORT:g}s")
@@ -408,7 +409,7 @@ def test_lifecycle_reuse_address(serve: Callable[..., ServedServer], server_clas
     assert refusal is None, (
         f"with allow_reuse_address = True, a new {server_class} could not bind port {port} "
         f"of the closed one (sockets on that port: {lingering}): {refusal}")
-    round_trip(reopened.address, b"hello", is_datagram=False)
+    round_trip(reopened.address, b"hello", is_datagram=False, watch=reopened.watch())
     assert reopened.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT), (
         f"the new server on port {port} served no request within {bounds.HANDLER_REPORT:g}s")
 

@@ -36,7 +36,8 @@ def test_request_tcp_socket(server: ServedServer) -> None:
     @given(payload=payloads(max_size=4096))
     def check(payload: bytes) -> None:
         (transcript,) = stream.exchange(server.address, [ClientPlan(payload, WritePattern())],
-                                        timeout=bounds.echo_timeout(len(payload)))
+                                        timeout=bounds.echo_timeout(len(payload)),
+                                        watch=server.watch())
         (handler,) = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
         request = handler.request
         # "For stream services, self.request is a socket object"
@@ -61,7 +62,8 @@ def test_request_udp_tuple(server: ServedServer) -> None:
     @example(sent=b"hello")
     @given(sent=datagrams())
     def check(sent: bytes) -> None:
-        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
+        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY,
+                                  watch=server.watch())
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers, (
             f"no handler ran within {bounds.HANDLER_REPORT:g}s for a {len(sent)}-byte datagram")

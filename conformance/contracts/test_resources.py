@@ -129,20 +129,22 @@ def test_resources_max_children(serve: Callable[..., ServedServer],
                          max_size=MAX_BURST))
     def check(sent: list[bytes]) -> None:
         timeout = bounds.echo_timeout(0) + CHILD_SLEEP * len(sent)
+        watch = server.watch(len(sent))
         if server.is_datagram:
-            received = [reply.reply for reply in
-                        datagram.exchange_all(server.address, sent, timeout=timeout)]
+            received = [(reply.reply, reply.waited) for reply in
+                        datagram.exchange_all(server.address, sent, timeout=timeout,
+                                              watch=watch)]
         else:
-            received = [bytes(t.received) for t in stream.exchange(
+            received = [(bytes(t.received), t.waited) for t in stream.exchange(
                 server.address, [ClientPlan(data, WritePattern()) for data in sent],
-                timeout=timeout)]
+                timeout=timeout, watch=watch)]
         handlers = server.take_handlers(len(sent), until="finish",
                                         timeout=bounds.HANDLER_REPORT)
-        for number, (data, reply) in enumerate(zip(sent, received), 1):
+        for number, (data, (reply, waited)) in enumerate(zip(sent, received), 1):
             # "new requests will wait until one child process has finished"
             assert reply == data.upper(), (
-                f"request {number} of {len(sent)} was not served within {timeout:g}s "
-                f"(it got {reply!r})")
+                f"request {number} of {len(sent)} was not served (it got {reply!r}"
+                + (f", then nothing more {waited})" if waited else ")"))
         in_children = [h for h in handlers if h.finished and h.pid != parent]
         most, moment = _most_at_once(in_children)
         # "Specify how many child processes will exist to handle requests at a time"
@@ -184,7 +186,8 @@ def test_resources_children_reaped(serve: Callable[..., ServedServer],
     @example(payload=b"hello")
     @given(payload=payloads(max_size=1024))
     def check(payload: bytes) -> None:
-        round_trip(server.address, payload, is_datagram=server.is_datagram)
+        round_trip(server.address, payload, is_datagram=server.is_datagram,
+                   watch=server.watch())
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
         child = handlers[0].pid
@@ -193,7 +196,7 @@ def test_resources_children_reaped(serve: Callable[..., ServedServer],
             return
         deadline = time.monotonic() + bounds.CHILD_REAPED
         while True:
-            state = server.state()
+            state = server.processes(child)
             left = child in state.children or child in state.zombies
             if not left or time.monotonic() >= deadline:
                 break
@@ -238,9 +241,10 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
         server.set_attributes(max_children=max_children)
         exited = []
         for _ in range(max_children - 1):
-            assert _reply_to(server, payload) == payload.upper(), (
+            reply, waited = _reply_to(server, payload)
+            assert reply == payload.upper(), (
                 f"with max_children = {max_children}, a request made while no other was "
-                f"being handled got no echo within {bounds.SERVED_ECHO:g}s")
+                f"being handled got no echo {waited}")
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
             assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
             exited.append(handlers[0].pid)
@@ -256,7 +260,7 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
             busy = server.take_handlers(1, until="handle", timeout=bounds.HANDLER_REPORT)
             assert busy, (
                 f"the busy request's handler did not start within {bounds.HANDLER_REPORT:g}s")
-            reply = _reply_to(server, payload)
+            reply, waited = _reply_to(server, payload)
             server.poll()
             busy_returned = any(h.uid == busy[0].uid and h.handle_returned
                                 for h in server.handlers())
@@ -265,7 +269,7 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
                 f"with max_children = {max_children} and SIGCHLD ignored, after "
                 f"{len(exited)} child(ren) had exited (reaped by the kernel) and one was "
                 "still busy, a new request was "
-                + (f"not served within {bounds.SERVED_ECHO:g}s" if reply is None
+                + (f"not served (no echo {waited})" if reply is None
                    else "served only once the busy one had ended")
                 + ": the server still counted the exited children against max_children")
         server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
@@ -273,14 +277,17 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
     check()
 
 
-def _reply_to(server: ServedServer, payload: bytes) -> bytes | None:
+def _reply_to(server: ServedServer, payload: bytes) -> tuple[bytes | None, str]:
     """What one client that sends ``payload`` (and half-closes) receives within
-    SERVED_ECHO; None if nothing came."""
+    SERVED_ECHO, or until soon after the server is done with its request (None if nothing
+    came); and how long it waited, in words."""
     if server.is_datagram:
-        return datagram.exchange(server.address, payload, timeout=bounds.SERVED_ECHO).reply
+        reply = datagram.exchange(server.address, payload, timeout=bounds.SERVED_ECHO,
+                                  watch=server.watch())
+        return reply.reply, reply.waited
     (transcript,) = stream.exchange(server.address, [ClientPlan(payload, WritePattern())],
-                                    timeout=bounds.SERVED_ECHO)
-    return bytes(transcript.received) or None
+                                    timeout=bounds.SERVED_ECHO, watch=server.watch())
+    return bytes(transcript.received) or None, transcript.waited
 
 
 def _wait_until_gone(server: ServedServer, pids: list[int]) -> None:
@@ -288,7 +295,7 @@ def _wait_until_gone(server: ServedServer, pids: list[int]) -> None:
     kernel reaps them as they exit)."""
     deadline = time.monotonic() + bounds.CHILD_REAPED
     while True:
-        left = [pid for pid in pids if pid in server.state().children]
+        left = [pid for pid in pids if pid in server.processes(*pids).children]
         if not left:
             return
         assert time.monotonic() < deadline, (

@@ -68,10 +68,12 @@ def _talk(server: ServedServer, script: list[LineRequest],
     wait for EOF: closing the connection is eof.ends_handler's business."""
     sent = b"".join(request.encode() for request in script)
     expected = b"".join(request.reply() for request in script)
+    watch = server.watch()
     client = stream.StreamClient(server.address, pattern.chunks(sent), expect=len(expected),
                                  until_eof=False)
     try:
-        (transcript,) = stream.run_clients([client], timeout=bounds.echo_timeout(len(sent)))
+        (transcript,) = stream.run_clients([client], timeout=bounds.echo_timeout(len(sent)),
+                                           watch=watch)
         # Open until then: a handler's last (empty) write must not meet a closed peer.
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
     finally:
@@ -131,18 +133,21 @@ def test_stream_handler_wfile_unbuffered(serve: Callable[..., ServedServer]) -> 
     @example(script=[LineRequest(b""), LineRequest(b"")])
     @given(script=line_scripts(max_requests=4, max_size=4 * KIB))
     def check(script: list[LineRequest]) -> None:
+        # The handler ends only if something goes wrong: the client never half-closes.
+        watch = server.watch()
         with contextlib.closing(stream.connect(server.address)) as sock:
             for number, request in enumerate(script, 1):
                 sock.sendall(request.encode())
                 expected = request.reply()
-                reply = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY)
+                reply = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY,
+                                            watch=watch)
                 # wbufsize = 0: "we make wfile unbuffered because (a) often after a
                 # write() we want to read and we need to flush the line"
                 assert reply == expected, (
-                    f"request {number} of {len(script)}, {excerpt(request.encode())}: "
-                    f"within {bounds.LINE_REPLY:g}s the client " + (
-                        "received no reply: what handle() wrote to wfile was held back"
-                        if not reply else difference(reply, expected)))
+                    f"request {number} of {len(script)}, {excerpt(request.encode())}: " + (
+                        f"the client received no reply within {bounds.LINE_REPLY:g}s (or "
+                        "before the handler ended): what handle() wrote to wfile was held "
+                        "back" if not reply else difference(reply, expected)))
         server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
 
     check()
@@ -164,12 +169,14 @@ def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> 
         # "write N TEXT": the handler sends N bytes of TEXT repeated, upper-cased, with one
         # wfile.write().
         expected = (text * (size // len(text) + 1))[:size].upper().encode("ascii")
+        watch = server.watch()
         with contextlib.closing(stream.connect(server.address)) as sock:
             sock.sendall(f"write {size} {text}\n".encode("ascii"))
             # Half-closed: whatever a buffering wfile holds back is flushed by finish().
             sock.shutdown(socket.SHUT_WR)
             time.sleep(SLOW_READER)
-            received = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY)
+            received = stream.recv_exactly(sock, len(expected), timeout=bounds.LINE_REPLY,
+                                           watch=watch)
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         returned = _finished(handlers[0] if handlers else None).handle_return
         # wfile: "Changed in version 3.6: StreamRequestHandler.wfile also supports the

@@ -46,7 +46,8 @@ def test_udp_max_packet_size(server: ServedServer) -> None:
     def check(unit: bytes, size: int) -> None:
         sent = _tile(unit, size)
         expected = sent[:limit]
-        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY)
+        reply = datagram.exchange(server.address, sent, timeout=bounds.DATAGRAM_REPLY,
+                                  watch=server.watch())
         handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers, (
             f"no handler ran within {bounds.HANDLER_REPORT:g}s for a {size}-byte datagram")

@@ -3,8 +3,10 @@
 This package's names below are the whole of what contracts use: servers to start
 (``Harness``, ``ServedServer``) with handlers to run in them (``HandlerSpec`` and its
 kinds), and what comes back, as small frozen classes (``CallOutcome``, ``StopReport``,
-``ServerState``, ``ServerCall``, ``ClassInspection``, ``Hello`` with its
-``UserServerClass``es, and each ``Handler``'s reports). Its modules are the harness's own business.
+``ServerState``, ``Processes``, ``HeldSockets``, ``ServerCall``, ``ClassInspection``,
+``Hello`` with its ``UserServerClass``es, and each ``Handler``'s reports), and the
+``RequestWatch`` that lets a client's wait end once the server is done with its requests.
+Its modules are the harness's own business.
 """
 
 from conformance.harness.handlers import (
@@ -31,11 +33,19 @@ from conformance.harness.observations import (
     ShortWrite,
     StreamFacts,
 )
-from conformance.harness.process import AGENT_PATH, Harness, HarnessError, ServedServer
+from conformance.harness.process import (
+    AGENT_PATH,
+    Harness,
+    HarnessError,
+    RequestWatch,
+    ServedServer,
+)
 from conformance.harness.replies import (
     CallOutcome,
     ClassInspection,
+    HeldSockets,
     Hello,
+    Processes,
     ServerState,
     StopReport,
     UserServerClass,
@@ -57,10 +67,13 @@ __all__ = [
     "HandlerSpec",
     "Harness",
     "HarnessError",
+    "HeldSockets",
     "Hello",
     "Idle",
     "Lines",
+    "Processes",
     "RequestView",
+    "RequestWatch",
     "ServedServer",
     "ServerCall",
     "ServerState",

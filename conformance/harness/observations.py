@@ -1,9 +1,10 @@
 """What handlers and the server reported, rebuilt from the agent's events.
 
 The agent reports every step of every handler instance (setup, handle, finish, ...) and
-every call of the server's request-handling methods. Here they become a ``Handler`` per
-instance, whose steps have named reports, and a ``ServerCall`` per method call; no other
-module reads the agent's events.
+every call of the server's request-handling methods (and the return of shutdown_request()).
+Here they become a ``Handler`` per instance, whose steps have named reports, and a
+``ServerCall`` per method call, kept in ``Reports`` as they come in; no other module reads
+the agent's events.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ SHUTDOWN_RETURNED = "shutdown-returned"
 HANDLE_RETURNED = "handle-returned"
 HANDLE_RAISED = "handle-raised"
 FINISH = "finish"
+# setup() raised: the server calls no finish() after it (the documented order).
+SETUP_RAISED = "setup-raised"
+# The steps after which a handler instance reports nothing more.
+ENDED = (FINISH, SETUP_RAISED)
 # The steps of a handler instance that set up, handled its request and finished.
 HANDLER_LIFECYCLE = [SETUP, HANDLE, HANDLE_RETURNED, FINISH]
 
@@ -28,8 +33,12 @@ HANDLER_LIFECYCLE = [SETUP, HANDLE, HANDLE_RETURNED, FINISH]
 _ENDED_AT_EOF = "eof"
 _ENDED_UNSAID = "returned"
 
-# The handler uid of the server's own reports.
+# The handler uid of the server's own reports, and their kinds: a method was called, or
+# returned (reported for shutdown_request() only).
 SERVER = "server"
+_CALLED = "call"
+_RETURNED = "returned"
+_SHUTDOWN_REQUEST = "shutdown_request"
 
 
 def address(value: Any) -> Any:
@@ -190,6 +199,11 @@ class Handler:
         return self.has(FINISH)
 
     @property
+    def ended(self) -> bool:
+        """It has nothing more to do: its finish() ran, or its setup() raised."""
+        return any(self.has(step) for step in ENDED)
+
+    @property
     def setup_returned(self) -> bool:
         """Its setup() returned (reported by the StreamRequestHandler and
         DatagramRequestHandler kinds only)."""
@@ -300,22 +314,71 @@ class ServerCall:
     error_type: str | None = None
 
 
-def collect_handlers(events: list[dict[str, Any]]) -> list[Handler]:
-    """Group events by handler instance, ordered by when each instance started."""
-    handlers: dict[str, Handler] = {}
-    for position, event in enumerate(events):
-        if event["handler"] == SERVER:
-            continue
-        handler = handlers.setdefault(event["handler"], Handler(event["handler"]))
-        handler.events.append(event)
-        handler.positions.append(position)
-    return list(handlers.values())
+@dataclass(frozen=True)
+class _Return:
+    """A server method returned (or raised): reported for shutdown_request() only."""
+
+    method: str
+    pid: int
+    thread: str
+    position: int
 
 
-def server_calls(events: list[dict[str, Any]]) -> list[ServerCall]:
-    """The server's own reported method calls (get_request, verify_request, ...), in order."""
-    return [ServerCall(method=event["method"], pid=event["pid"], thread=event["thread"],
-                       time=event["time"], position=position,
-                       client_address=address(event.get("client_address")),
-                       error_type=event.get("error_type"))
-            for position, event in enumerate(events) if event["handler"] == SERVER]
+class Reports:
+    """Everything one server's handlers and the server itself reported, in the order the
+    harness received it; ``add`` takes new events as they come."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        # uid -> the handler's events and positions, in the order their setup() ran
+        self._handlers: dict[str, Handler] = {}
+        self._calls: list[ServerCall] = []
+        self._returns: list[_Return] = []
+
+    def add(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            position = self.count
+            self.count += 1
+            if event["handler"] != SERVER:
+                handler = self._handlers.setdefault(event["handler"], Handler(event["handler"]))
+                handler.events.append(event)
+                handler.positions.append(position)
+            elif event["kind"] == _RETURNED:
+                self._returns.append(_Return(event["method"], event["pid"], event["thread"],
+                                             position))
+            elif event["kind"] == _CALLED:
+                self._calls.append(ServerCall(
+                    method=event["method"], pid=event["pid"], thread=event["thread"],
+                    time=event["time"], position=position,
+                    client_address=address(event.get("client_address")),
+                    error_type=event.get("error_type")))
+
+    def handlers(self, start: int = 0) -> list[Handler]:
+        """The handler instances from the ``start``-th on, ordered by when each started: as
+        they were reported so far (later reports do not change them)."""
+        return [Handler(h.uid, list(h.events), list(h.positions))
+                for h in list(self._handlers.values())[start:]]
+
+    def calls(self) -> list[ServerCall]:
+        """The server's own reported method calls (get_request, verify_request, ...), in
+        order."""
+        return list(self._calls)
+
+    def served(self, since: float, requests: int, *, closed: bool) -> bool:
+        """Whether the server is done with ``requests`` requests made at ``since`` (a
+        time.time()) or later: the first that many handler instances set up since then have
+        ended (finish() ran or setup() raised) and, with ``closed``, the server's
+        shutdown_request() has then returned in each one's own process and thread."""
+        new = [h for h in self._handlers.values()
+               if h.events[0]["kind"] == SETUP and h.events[0]["time"] >= since]
+        if len(new) < requests:
+            return False
+        return all(h.ended and (not closed or self._shut_down(h)) for h in new[:requests])
+
+    def _shut_down(self, handler: Handler) -> bool:
+        # The request-handling of stdlib servers: finish_request() (the handler), then
+        # shutdown_request() in the same thread (of the child process, when forking).
+        start = handler.events[0]
+        return any(r.method == _SHUTDOWN_REQUEST and r.pid == start["pid"]
+                   and r.thread == start["thread"] and r.position > handler.positions[-1]
+                   for r in self._returns)

@@ -36,8 +36,16 @@ from conformance.harness.handlers import (
     UserClass,
     is_datagram_class,
 )
-from conformance.harness.observations import Handler, ServerCall, collect_handlers, server_calls
-from conformance.harness.replies import CallOutcome, ClassInspection, Hello, ServerState, StopReport
+from conformance.harness.observations import ENDED, Handler, Reports, ServerCall
+from conformance.harness.replies import (
+    CallOutcome,
+    ClassInspection,
+    HeldSockets,
+    Hello,
+    Processes,
+    ServerState,
+    StopReport,
+)
 from conformance.targets import Target, TargetError, absolute_spec
 
 AGENT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent")
@@ -289,57 +297,68 @@ class ServedServer:
         self.address = address
         self.server_class = server_class
         self._taken = 0
-        self._events: list[dict[str, Any]] = []
+        self._reports = Reports()
         self.stop_report: StopReport | None = None
 
     @property
     def is_datagram(self) -> bool:
         return is_datagram_class(self.server_class)
 
-    def poll(self, timeout: float = 0.0) -> None:
-        """Fetch new reports, waiting up to ``timeout`` for the first one."""
+    def poll(self, timeout: float = 0.0, *, wake: tuple[str, ...] = ()) -> None:
+        """Fetch new reports, waiting up to ``timeout`` for the first one (with ``wake``, for
+        one of those kinds: a handler's step such as "finish", or "call:METHOD")."""
         reply = self.harness.call("events", timeout=timeout + bounds.HARNESS_ANSWER,
-                                  id=self.id, since=len(self._events), timeout_s=timeout)
-        self._events.extend(reply["events"])
+                                  id=self.id, since=self._reports.count, timeout_s=timeout,
+                                  wake=list(wake))
+        self._reports.add(reply["events"])
 
     def handlers(self) -> list[Handler]:
         """Every handler instance seen so far, in the order their setup() ran."""
-        return collect_handlers(self._events)
+        return self._reports.handlers()
 
     def take_handlers(self, count: int, *, until: str, timeout: float) -> list[Handler]:
         """The next ``count`` handler instances not taken yet, once each reported step
-        ``until`` ("setup", "handle" or "finish": that method began).
+        ``until`` ("setup", "handle" or "finish": that method began) or ended without it
+        (its setup() raised).
 
         Returns fewer, or unfinished, handlers if the timeout passes first; the caller's
         assertion then says what was missing."""
         deadline = time.monotonic() + timeout
         while True:
-            fresh = self.handlers()[self._taken:]
-            if sum(1 for h in fresh[:count] if h.has(until)) >= count:
+            fresh = self._reports.handlers(self._taken)[:count]
+            if sum(1 for h in fresh if h.has(until) or h.ended) >= count:
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            self.poll(min(remaining, 1.0))
-        self._taken += min(count, len(fresh))
-        return fresh[:count]
+            self.poll(min(remaining, 1.0), wake=(until, *ENDED))
+        self._taken += len(fresh)
+        return fresh
 
     def calls(self) -> list[ServerCall]:
         """The server methods called so far (get_request, verify_request, ...), in order."""
         self.poll()
-        return server_calls(self._events)
+        return self._reports.calls()
 
     def wait_for_calls(self, method: str, count: int, *, since: int,
                        timeout: float) -> list[ServerCall]:
         """The server's calls from index ``since`` on, once ``method`` is among them
         ``count`` times or ``timeout`` seconds have passed."""
         deadline = time.monotonic() + timeout
+        self.poll()
         while True:
-            calls = self.calls()[since:]
+            calls = self._reports.calls()[since:]
             remaining = deadline - time.monotonic()
             if sum(1 for c in calls if c.method == method) >= count or remaining <= 0:
                 return calls
-            self.poll(min(remaining, 0.5))
+            self.poll(min(remaining, 0.5), wake=(f"call:{method}",))
+
+    def watch(self, requests: int = 1, *, closed: bool = False) -> RequestWatch:
+        """What tells a client, while it waits, that the server is done with the
+        ``requests`` requests it is about to make: create it before the client sends (its
+        handlers are those set up from then on). ``closed``: done means the connection is
+        closed too (shutdown_request() returned), for a client that waits for EOF."""
+        return RequestWatch(self, requests, closed=closed)
 
     def call(self, method: str, *args: Any, timeout: float = bounds.SERVER_CALL,
              ) -> CallOutcome:
@@ -369,10 +388,21 @@ class ServedServer:
             "with", timeout=timeout + bounds.HARNESS_ANSWER, id=self.id, timeout_s=timeout))
 
     def state(self, *attrs: str) -> ServerState:
-        """The server's socket, the values of ``attrs``, and what the harness's process
-        holds (see ServerState)."""
+        """The server's socket, the values of ``attrs``, and the harness's threads (see
+        ServerState)."""
         return ServerState.from_reply(self.harness.call("state", id=self.id,
                                                         attrs=list(attrs)))
+
+    def processes(self, *pids: int) -> Processes:
+        """The harness's child processes, running and zombie, as /proc lists them; each of
+        ``pids`` is checked by name too (a listing may miss a child while others come and
+        go)."""
+        return Processes.from_reply(self.harness.call("state", id=self.id, processes=True,
+                                                      pids=list(pids)))
+
+    def held_sockets(self) -> HeldSockets:
+        """The sockets the harness's process holds (one walk over its descriptors)."""
+        return HeldSockets.from_reply(self.harness.call("state", id=self.id, sockets=True))
 
     def attribute(self, name: str) -> Any:
         """The value of the server instance's attribute ``name`` (None if it has none)."""
@@ -410,3 +440,24 @@ class ServedServer:
                 "stop", timeout=5 * timeout + bounds.HARNESS_ANSWER, id=self.id,
                 timeout_s=timeout))
         return self.stop_report
+
+
+class RequestWatch:
+    """Whether a server is done with the requests a client made: its handler instances, set
+    up since the watch was created, have all ended (and with ``closed``, the server has shut
+    each request down), so nothing more will come to the client. A client's wait asks
+    ``served()`` now and then (each time one round trip to the harness) and, once it says
+    so, ends after a grace period for what is still in flight (see clients.ending)."""
+
+    def __init__(self, server: ServedServer, requests: int, *, closed: bool) -> None:
+        self._server = server
+        self._requests = requests
+        self._closed = closed
+        # The agent stamps its reports with time.time() of the same machine: a handler set
+        # up at or after this is one of the client's.
+        self._since = time.time()
+
+    def served(self) -> bool:
+        self._server.poll()
+        return self._server._reports.served(self._since, self._requests,
+                                            closed=self._closed)

@@ -123,12 +123,9 @@ class ServerState:
 
     Its socket: ``socket_fileno`` (-1 once closed; None if there is no socket to ask),
     ``sockname``, ``listening``, and ``socket_error`` for what asking failed with. The
-    harness's process: its ``threads`` (names), ``children`` (running) and ``zombies``
-    (exited unreaped), the ``peers`` of its connected sockets and the local address of
-    every non-listening stream socket it holds (``stream_connections``). The server:
-    ``server_address``, how many times serve_forever() has called service_actions(),
-    whether the harness's own serve_forever() still runs, and the values of the
-    attributes asked for (``attrs``)."""
+    harness's process: its ``threads`` (names). The server: ``server_address``, how many
+    times serve_forever() has called service_actions(), whether the harness's own
+    serve_forever() still runs, and the values of the attributes asked for (``attrs``)."""
 
     server_address: Any
     service_actions_calls: int
@@ -138,10 +135,6 @@ class ServerState:
     listening: bool = False
     socket_error: str | None = None
     threads: tuple[str, ...] = ()
-    children: tuple[int, ...] = ()
-    zombies: tuple[int, ...] = ()
-    peers: tuple[Any, ...] = ()
-    stream_connections: tuple[Any, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -159,12 +152,36 @@ class ServerState:
             listening=bool(reply.get("listening")),
             socket_error=reply.get("socket_error"),
             threads=tuple(reply.get("threads", ())),
-            children=tuple(reply.get("children", ())),
-            zombies=tuple(reply.get("zombies", ())),
-            peers=tuple(address(peer) for peer in reply.get("peers", ())),
-            stream_connections=tuple(address(name)
-                                     for name in reply.get("stream_connections", ())),
             attrs={name: value(sent) for name, sent in reply.get("attrs", {}).items()})
+
+
+@dataclass(frozen=True)
+class Processes:
+    """The harness's child processes: ``children`` that run, and ``zombies``, those that
+    exited and were not reaped (pids)."""
+
+    children: tuple[int, ...]
+    zombies: tuple[int, ...]
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> Processes:
+        return cls(children=tuple(reply["children"]), zombies=tuple(reply["zombies"]))
+
+
+@dataclass(frozen=True)
+class HeldSockets:
+    """The sockets the harness's process holds: the ``peers`` of its connected IPv4 and
+    IPv6 sockets, and the local address of every stream socket that is not listening
+    (``stream_connections``: for a server, a connection it accepted and still holds)."""
+
+    peers: tuple[Any, ...]
+    stream_connections: tuple[Any, ...]
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> HeldSockets:
+        return cls(peers=tuple(address(peer) for peer in reply["peers"]),
+                   stream_connections=tuple(address(name)
+                                            for name in reply["stream_connections"]))
 
 
 @dataclass(frozen=True)

@@ -58,14 +58,19 @@ def open_channel(deliver):
 
 
 def _drain(receiver, owner, deliver):
+    # One buffer for every report: recv(1 MiB) would allocate (and give back) a megabyte
+    # per report, which costs more than the rest of receiving it.
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
     while True:
         if os.getpid() != owner:
             # A forked handler's copy of this (green) thread must not steal reports.
             return
         try:
-            data = receiver.recv(1 << 20)
+            size = receiver.recv_into(buffer)
         except OSError:
             return
+        data = bytes(view[:size])
         event = _decoded(data)
         if event is None:
             # Not the Reporter's: a target that found the socket and wrote into it.

@@ -14,7 +14,8 @@ handler class, ``class``: "module:Class"). Options (all optional):
   sndbuf          SO_SNDBUF of the connection, set before the base class's setup()
   attrs           class attributes such as timeout, disable_nagle_algorithm, wbufsize
 Events, in the order of a handler's life: "setup", "setup-done" (stream and datagram
-handlers), "handle", "shutdown-returned", "handle-returned" or "handle-raised", "finish".
+handlers), "handle", "shutdown-returned", "handle-returned" or "handle-raised", "finish"; or
+"setup", "setup-raised" for a handler whose setup() raised.
 """
 
 import os
@@ -193,6 +194,15 @@ class _Observer(object):
             server_type=type_name(handler.server),
             previous_uid=previous_uid,
         )
+        try:
+            self._set_up(handler, base, base_name)
+        except BaseException as exc:
+            # The server skips finish() after a failed setup(): without this, nothing would
+            # say that the handler is done.
+            self.emit(handler, "setup-raised", error=repr(exc), error_type=type(exc).__name__)
+            raise
+
+    def _set_up(self, handler, base, base_name):
         if self.options.get("sndbuf"):
             # A small send buffer: the connection fills up as a congested one does.
             handler.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,

@@ -76,9 +76,13 @@ def stream_file_facts(handler):
 
 def _stat_fields(pid):
     """The fields of /proc/PID/stat after the command name: state, ppid, ..."""
-    with open("/proc/%s/stat" % pid) as stat:
-        # The command name, in parentheses, may itself hold spaces and parentheses.
-        return stat.read().rsplit(")", 1)[1].split()
+    fd = os.open("/proc/%s/stat" % pid, os.O_RDONLY)
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    # The command name, in parentheses, may itself hold spaces and parentheses.
+    return data.rsplit(b")", 1)[1].decode("ascii").split()
 
 
 def process_state(pid):
@@ -97,21 +101,52 @@ def process_state(pid):
 def children_of(pid, zombies=False):
     """The children of ``pid`` that have not exited, or with ``zombies`` those that have
     exited and were not reaped."""
-    found = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if not name.isdigit():
-            continue
+    running, exited = children_and_zombies(pid)
+    return exited if zombies else running
+
+
+def children_and_zombies(pid, also=()):
+    """(children of ``pid`` that have not exited, those that have and were not reaped).
+
+    Those its threads list in /proc/PID/task/TID/children (where /proc has no such list,
+    every process is looked at), and of the pids ``also``, those that are its children:
+    the kernel's lists may miss a child while others come and go, a pid asked about by
+    name is checked all the same."""
+    running = []
+    exited = []
+    candidates = _listed_children(pid)
+    if candidates is None:
+        try:
+            candidates = [name for name in os.listdir("/proc") if name.isdigit()]
+        except OSError:
+            candidates = []
+    for name in sorted(set(int(candidate) for candidate in candidates) | set(also)):
         try:
             fields = _stat_fields(name)
         except OSError:
             continue
-        wanted = fields[0] == "Z" if zombies else fields[0] not in ("Z", "X")
-        if int(fields[1]) == pid and wanted:
-            found.append(int(name))
+        if int(fields[1]) != pid:
+            continue
+        if fields[0] == "Z":
+            exited.append(name)
+        elif fields[0] != "X":
+            running.append(name)
+    return running, exited
+
+
+def _listed_children(pid):
+    """The pids the kernel lists as children of ``pid``'s threads; None where it lists none
+    (a kernel without CONFIG_PROC_CHILDREN)."""
+    if not os.path.exists("/proc/%d/task/%d/children" % (pid, pid)):
+        return None
+    found = []
+    for thread in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, thread)) as listed:
+                found.extend(listed.read().split())
+        except OSError:
+            # The thread ended meanwhile: its children went to another of the threads.
+            continue
     return found
 
 

@@ -1,7 +1,7 @@
 """The server classes the agent starts: subclasses of the implementation's own (or of a
 user's own server class), whose request-handling methods report each call as a "call" event
-and which carry the class attributes the kit asked for; and the documented class a user's
-own server class runs as."""
+(and some their return, as a "returned" event) and which carry the class attributes the kit
+asked for; and the documented class a user's own server class runs as."""
 
 import os
 import socket
@@ -16,6 +16,9 @@ SERVER_HOOKS = (
     "get_request", "verify_request", "process_request", "finish_request",
     "shutdown_request", "close_request", "handle_error", "handle_timeout", "server_close",
 )
+# Those whose return (or exception) is reported too, as a "returned" event: once
+# shutdown_request() has returned, the server is done with the request and its connection.
+RETURNS_REPORTED = ("shutdown_request",)
 
 
 # The four base servers, each before the ones it derives from: UnixDatagramServer derives
@@ -95,7 +98,12 @@ def _reporting_hook(cls, name, server_id, reporter, options):
         reporter.emit(server_id, "server", "call", **_call_fields(name, args))
         if name == "verify_request" and options.get("verify") is False:
             return False
-        return original(self, *args)
+        if name not in RETURNS_REPORTED:
+            return original(self, *args)
+        try:
+            return original(self, *args)
+        finally:
+            reporter.emit(server_id, "server", "returned", method=name)
 
     hook.__name__ = name
     return hook

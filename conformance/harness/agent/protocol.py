@@ -9,12 +9,15 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
               "attrs": {...}, "serve": bool, "verify": bool, "port": N,
               "sigchld": "ignore"}
              -> {"id": ID, "address": ...}
-  events     {"id": ID, "since": N, "timeout_s": T}   -> {"events": [...], "next": M}
+  events     {"id": ID, "since": N, "timeout_s": T, "wake": [KIND or "call:METHOD", ...]}
+             -> {"events": [...], "next": M}, once one of the kinds (any) came, or at T
   running    {"id": ID, "handlers": [UID, ...]}       -> {"running": [UID, ...]}
   call       {"id": ID, "method": NAME, "args": [...], "timeout_s": T, "background": bool}
              -> {"result": "ok"|"raised"|"hung", "value": ..., "elapsed": S} or {"task": N}
   join       {"task": N, "timeout_s": T}              -> as call
-  state      {"id": ID, "attrs": [NAME, ...]}         -> socket, attributes, threads, ...
+  state      {"id": ID, "attrs": [NAME, ...], "processes": bool, "pids": [PID, ...],
+              "sockets": bool}
+             -> socket, attributes, threads, ...; children and zombies, connections
   inspect    {"class": NAME or SPEC, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
@@ -28,9 +31,11 @@ Every reply carries "ok" and the request's "seq"; a failed op answers {"ok": fal
 "events" op answers with the events that handlers and server methods emit (module ``events``).
 """
 
+import _thread
 import json
 import os
 import select
+import socket
 import time
 import traceback
 
@@ -45,6 +50,10 @@ _REAL_SELECT = select.select
 # check of the pid below, and take (or block on) the kit's next request.
 _REAL_READ = os.read
 _IDLE_SLEEP_MAX = 0.02
+# What gevent's and eventlet's monkey-patching replace, as the standard library has them.
+_ORIGINALS = ((time, "sleep", time.sleep), (select, "select", select.select),
+              (socket, "socket", socket.socket),
+              (_thread, "start_new_thread", _thread.start_new_thread))
 
 
 def jsonable(value):
@@ -81,12 +90,40 @@ class Writer(object):
         self._out.flush()
 
 
+def cooperative():
+    """Whether the prelude or the implementation monkey-patched the standard library, as
+    gevent and eventlet do: threads are then green threads taking turns in one OS thread,
+    and a read that blocks would stop every one of them."""
+    return any(getattr(module, name, None) is not original
+               for module, name, original in _ORIGINALS)
+
+
 def read_lines(fd):
     """Lines from the kit, read without ever blocking a cooperative scheduler.
 
-    Under gevent or eventlet a forked handler inherits this loop as a green thread: in
-    such a child it only idles (the child ends with os._exit), so that only the agent
-    itself ever reads the kit's requests and answers them."""
+    With real threads, a read that blocks costs nothing and wakes when the kit writes.
+    Monkey-patched, the agent polls instead: under gevent or eventlet a forked handler
+    inherits this loop as a green thread, and in such a child it only idles (the child ends
+    with os._exit), so that only the agent itself ever reads the kit's requests and
+    answers them."""
+    if cooperative():
+        return _polled_lines(fd)
+    return _blocking_lines(fd)
+
+
+def _blocking_lines(fd):
+    buffer = b""
+    while True:
+        while b"\n" not in buffer:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            buffer += chunk
+        line, buffer = buffer.split(b"\n", 1)
+        yield line
+
+
+def _polled_lines(fd):
     buffer = b""
     idle = 0.001
     owner = os.getpid()

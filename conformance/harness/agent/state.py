@@ -57,6 +57,14 @@ class _Server(object):
         return threads if self.thread is None else [self.thread, *threads]
 
 
+def _wakes(events, wake):
+    """Whether ``events`` hold one that ends a wait for the kinds ``wake`` (any, if empty)."""
+    if not wake:
+        return bool(events)
+    return any(event["kind"] in wake or "call:%s" % event.get("method") in wake
+               for event in events)
+
+
 def _address(family, request):
     """(address to bind, temporary folder to remove at stop or None) for ``family``."""
     if family == "unix":
@@ -157,11 +165,18 @@ class Agent(object):
                 "serve_thread": record.thread.name if record.thread else None}
 
     def op_events(self, request):
+        """The server's events from the ``since``-th on, once there is one (with ``wake``,
+        one of those kinds: a handler's step, or "call:METHOD") or ``timeout_s`` passed."""
         record = self._servers[request["id"]]
         since = request.get("since", 0)
+        wake = set(request.get("wake") or ())
         deadline = time.time() + min(float(request.get("timeout_s", 0)), 30.0)
+        seen = since
         with self._changed:
-            while len(record.events) <= since and time.time() < deadline:
+            while time.time() < deadline:
+                if _wakes(record.events[seen:], wake):
+                    break
+                seen = len(record.events)
                 self._changed.wait(max(0.0, deadline - time.time()))
             events = record.events[since:]
         return {"events": events, "next": since + len(events)}
@@ -206,20 +221,22 @@ class Agent(object):
 
     def op_state(self, request):
         """What the kit cannot see from outside: the server's socket, its attributes, the
-        threads, children and connections the agent holds."""
+        threads the agent runs; with ``processes``, its children and zombies (``pids``:
+        those to check by name); with ``sockets``, the connections it holds. (Those two
+        look through /proc: only when asked.)"""
         record = self._servers[request["id"]]
         server = record.server
-        peers, stream_connections = inspection.held_sockets()
         state = {"server_address": jsonable(server.server_address),
                  "service_actions": getattr(server, "conformance_service_actions", 0),
-                 "children": inspection.children_of(os.getpid()),
                  "threads": [t.name for t in threading.enumerate()],
-                 "peers": peers,
-                 "zombies": inspection.children_of(os.getpid(), zombies=True),
-                 "stream_connections": stream_connections,
                  # False once the agent's serve_forever() thread has returned or raised.
                  "serve_forever_running": record.thread is not None
                  and record.thread.is_alive()}
+        if request.get("processes"):
+            state["children"], state["zombies"] = inspection.children_and_zombies(
+                os.getpid(), also=request.get("pids", ()))
+        if request.get("sockets"):
+            state["peers"], state["stream_connections"] = inspection.held_sockets()
         sock = getattr(server, "socket", None)
         try:
             state["socket_fileno"] = sock.fileno()
