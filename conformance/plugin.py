@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from conformance import __version__, bounds
+from conformance.clients import wire_log
 from conformance.contracts.catalog import (
     MARKER,
     SHOULD,
@@ -60,6 +61,7 @@ from conformance.strategies import use_payloads
 from conformance.targets import Target, TargetError
 
 _TARGETS = pytest.StashKey["dict[str, TargetRun]"]()
+_SERVED = pytest.StashKey["list[ServedServer]"]()
 _OPTIONS = pytest.StashKey[RunOptions]()
 # The user's own server classes (--server-class, which takes one target), as its harness
 # loaded them: the contract tests' server cases.
@@ -353,7 +355,7 @@ def serve(request: pytest.FixtureRequest, target_run: TargetRun, server_class: s
     with --handler). Skips when the target has no such class. After the test every server
     is shut down and closed, by other means where its shutdown() or server_close() fails
     (see _stop_all)."""
-    started: list[ServedServer] = []
+    started: list[ServedServer] = request.node.stash.setdefault(_SERVED, [])
     user_class = server_case.user_class
 
     def start(handler: HandlerSpec | None = None, **options: Any) -> ServedServer:
@@ -532,6 +534,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     run = _target_run(item)
     if run is not None:
         run.pool.mark_stderr()
+    wire_log.clear()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -582,6 +585,7 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
             phase.update(_describe_failure(call.excinfo.value))
             if shrinking_stopped(report):
                 phase["message"] = f"{phase['message']}\n{SHRINK_NOTE}"
+            phase["transcript"] = _transcript(item)
         elif str(report.longrepr).startswith(_STRICT_XPASS):
             phase["xpassed"] = True
             phase["message"] = ("unexpected pass: the contract now holds, but the "
@@ -601,6 +605,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if (session.exitstatus == pytest.ExitCode.INTERRUPTED and session.testsfailed
             and session.config.getoption("maxfail", 0)):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _transcript(item: pytest.Item) -> list[dict[str, Any]] | None:
+    """The last example's wire log (the minimal failing one), with what the server and its
+    handlers reported meanwhile; None when no client of the kit's ran."""
+    log = wire_log.entries()
+    if not log:
+        return None
+    start = log[0].t
+    seen = [wire_log.Entry(o.t, o.who, o.event)
+            for served in item.stash.get(_SERVED, []) for o in served.observed(start)]
+    merged = sorted([*log, *seen], key=lambda entry: entry.t)[:wire_log.MAX_ENTRIES]
+    return [entry.to_json(start) for entry in merged]
 
 
 def _message(error: BaseException) -> str:

@@ -47,7 +47,7 @@ def test_stdlib_of_the_running_interpreter(run_kit) -> None:
     assert set(outcomes.values()) <= {"passed", "skipped"}, outcomes
     assert "passed" in outcomes.values()
     results = run.results("stdlib")
-    assert results["version"] == 1
+    assert results["version"] == 2
     assert results["target"]["python_version"].startswith(
         "{}.{}.".format(*sys.version_info[:2]))
     assert (run.report_dir / "stdlib" / "junit.xml").is_file()

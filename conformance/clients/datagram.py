@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.clients import wire_log
 from conformance.clients.ending import Deadline, Watch
 
 
@@ -49,7 +50,12 @@ def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True
     with client_socket(address, bind=bind) as sock:
         deadline = Deadline(timeout, watch)
         sock.sendto(datagram, address if isinstance(address, str) else tuple(address))
+        wire_log.record("client", "sent a datagram", datagram)
         reply = _receive(sock, deadline)
+        if reply is None:
+            wire_log.record("client", f"no reply {deadline.waited()}")
+        else:
+            wire_log.record("client", "received a datagram", reply)
         return DatagramReply(sock.getsockname(), reply,
                              deadline.waited() if reply is None else "")
 

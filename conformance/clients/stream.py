@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance import bounds
+from conformance.clients import wire_log
 from conformance.clients.ending import Deadline, Watch
 from conformance.strategies import ClientPlan
 
@@ -73,10 +74,13 @@ class StreamClient:
     """A connected client following a list of (pause, chunk) writes."""
 
     def __init__(self, address: Any, chunks: list[tuple[float, bytes]], *,
-                 expect: int, until_eof: bool, half_close: bool = True) -> None:
+                 expect: int, until_eof: bool, half_close: bool = True,
+                 name: str = "client") -> None:
+        self.name = name
         self.sock = connect(address)
         self.sock.setblocking(False)
         self.transcript = Transcript(b"".join(c for _, c in chunks), self.sock.getsockname())
+        wire_log.record(name, f"connected from {self.transcript.client_address}")
         self._chunks = list(chunks)
         self._pending = b""
         self._next_write = time.monotonic() + (chunks[0][0] if chunks else 0.0)
@@ -110,7 +114,9 @@ class StreamClient:
             return
         except OSError as exc:
             self.transcript.error = f"send failed: {exc}"
+            wire_log.record(self.name, self.transcript.error)
             return
+        wire_log.record(self.name, "sent", self._pending[:sent])
         self._pending = self._pending[sent:]
         if not self._pending:
             if self._chunks:
@@ -123,8 +129,10 @@ class StreamClient:
         if self._half_close:
             try:
                 self.sock.shutdown(socket.SHUT_WR)
+                wire_log.record(self.name, "half-closed (shutdown(SHUT_WR))")
             except OSError as exc:
                 self.transcript.error = f"half-close failed: {exc}"
+                wire_log.record(self.name, self.transcript.error)
 
     def on_readable(self) -> bool:
         """Read what has come; whether it was bytes (not an EOF, an error or nothing)."""
@@ -134,11 +142,14 @@ class StreamClient:
             return False
         except OSError as exc:
             self.transcript.error = f"recv failed: {exc}"
+            wire_log.record(self.name, self.transcript.error)
             return False
         if data:
             self.transcript.received += data
+            wire_log.record(self.name, "received", data)
         else:
             self.transcript.eof = True
+            wire_log.record(self.name, "received EOF")
         return bool(data)
 
     def close(self) -> None:
@@ -170,6 +181,7 @@ def run_clients(clients: list[StreamClient], *, timeout: float,
     for client in clients:
         if not client.done:
             client.transcript.waited = deadline.waited()
+            wire_log.record(client.name, f"stopped waiting: nothing more {deadline.waited()}")
     return [client.transcript for client in clients]
 
 
@@ -202,7 +214,8 @@ def exchanging(address: Any, plans: list[ClientPlan], *, until_eof: bool = False
     still busy with a request when its client has read all it expected (a wrong echo can
     be longer than the request) is not cut short by the client leaving."""
     clients = [StreamClient(address, plan.chunks(), expect=len(plan.payload),
-                            until_eof=until_eof) for plan in plans]
+                            until_eof=until_eof, name=f"client {number}")
+               for number, plan in enumerate(plans, 1)]
     try:
         yield run_clients(clients, timeout=timeout, watch=watch)
     finally:

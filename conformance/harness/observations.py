@@ -169,6 +169,16 @@ class HandleError:
     error_type: str
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One thing the harness saw, for a failure's transcript: when (seconds since the
+    epoch), who ("handler 2", "server"), and what."""
+
+    t: float
+    who: str
+    event: str
+
+
 @dataclass
 class Handler:
     """One handler instance: its uid and its reports in order (with their places among

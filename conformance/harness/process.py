@@ -36,7 +36,7 @@ from conformance.harness.handlers import (
     UserClass,
     is_datagram_class,
 )
-from conformance.harness.observations import ENDED, Handler, Reports, ServerCall
+from conformance.harness.observations import ENDED, Handler, Observation, Reports, ServerCall
 from conformance.harness.replies import (
     CallOutcome,
     ClassInspection,
@@ -334,6 +334,25 @@ class ServedServer:
             self.poll(min(remaining, 1.0), wake=(until, *ENDED))
         self._taken += len(fresh)
         return fresh
+
+    def observed(self, since: float) -> list[Observation]:
+        """What the server and its handlers reported from ``since`` (seconds since the
+        epoch) on, in order, for a failure's transcript; what came before the harness
+        stopped answering, if it did."""
+        if self.harness.usable:
+            with contextlib.suppress(HarnessError):
+                self.poll()
+        seen = [Observation(call.time, "server", f"{call.method}()")
+                for call in self._reports.calls()]
+        # Handlers are numbered as they started within the span.
+        recent = [handler for handler in self._reports.handlers()
+                  if any(event.get("time", 0.0) >= since for event in handler.events)]
+        for number, handler in enumerate(recent, 1):
+            seen += [Observation(event.get("time", 0.0), f"handler {number}",
+                                 event["kind"] + (f": {event['error']}" if "error" in event
+                                                  else ""))
+                     for event in handler.events]
+        return sorted((o for o in seen if o.t >= since), key=lambda o: o.t)
 
     def calls(self) -> list[ServerCall]:
         """The server methods called so far (get_request, verify_request, ...), in order."""

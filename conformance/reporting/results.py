@@ -16,7 +16,7 @@ from conformance.contracts.catalog import Contract
 from conformance.expectations import BaselineFile
 
 SCHEMA = "socketserver-conformance/results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 OUTCOMES = ("passed", "failed", "xfailed", "skipped", "error")
 # A contract is as bad as its worst case.
 _SEVERITY = {"failed": 4, "error": 3, "xfailed": 2, "passed": 1, "skipped": 0}
@@ -56,6 +56,8 @@ class Case:
     blocking: bool = True
     # A strict expected failure that passed: the expectations entry is stale.
     xpassed: bool = False
+    # The failing example's wire log: [{"t", "who", "event", "data"}], t in seconds.
+    transcript: list[dict[str, Any]] | None = None
 
     def merge(self, phase: dict[str, Any]) -> None:
         """Fold in what the setup, call or teardown phase of the test reported."""
@@ -69,7 +71,7 @@ class Case:
             self.outcome = "error" if phase["when"] != "call" else "failed"
         else:
             return
-        for key in ("message", "counterexample", "reproduce"):
+        for key in ("message", "counterexample", "reproduce", "transcript"):
             setattr(self, key, phase.get(key))
         self.blocking = phase.get("blocking", True)
         self.xpassed = phase.get("xpassed", False)
