@@ -32,18 +32,6 @@ def _breaks(path: Path) -> str | None:
 
 # fixture file -> the one contract it breaks, from its docstring ("Breaks <id>:")
 BREAKS = {path.name: _breaks(path) for path in sorted(BROKEN.glob("[!_]*.py"))}
-# The tests that read the one run stay in one process (tox runs the self-tests with
-# --dist loadgroup), so that it runs once.
-pytestmark = pytest.mark.xdist_group("all-broken-fixtures")
-
-
-@pytest.fixture(scope="module")
-def all_fixtures(tmp_path_factory: pytest.TempPathFactory) -> KitRun:
-    """One run of the whole catalog on every broken fixture; --strict, so that a
-    should-level contract's failure fails the run too."""
-    impls = [arg for fixture in sorted(BREAKS) for arg in ("--impl", str(BROKEN / fixture))]
-    return kit(tmp_path_factory.mktemp("broken"), *impls, "--strict", workers=WORKERS,
-               timeout=ALL_FIXTURES_TIMEOUT)
 
 
 def test_every_contract_has_a_broken_fixture() -> None:
@@ -57,19 +45,30 @@ def test_fixture_docstring_names_a_known_contract(fixture: str) -> None:
         f"{fixture}'s docstring must start with 'Breaks <contract id>:'")
 
 
-def test_the_run_on_every_fixture_fails(all_fixtures: KitRun) -> None:
-    assert all_fixtures.code == 1, all_fixtures.stdout[-5000:] + all_fixtures.stderr
+def test_each_fixture_fails_exactly_its_own_contract(tmp_path: Path) -> None:
+    # One test, so that the one run happens in one process even under xdist; its message
+    # names every fixture that does not fail exactly its own contract, and how.
+    impls = [arg for fixture in sorted(BREAKS) for arg in ("--impl", str(BROKEN / fixture))]
+    run = kit(tmp_path, *impls, "--strict", workers=WORKERS, timeout=ALL_FIXTURES_TIMEOUT)
+    assert run.code == 1, run.stdout[-5000:] + run.stderr
+    problems = [f"{fixture}: {problem}" for fixture in sorted(BREAKS)
+                if (problem := _not_exactly_its_own(run, fixture))]
+    assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("fixture", sorted(BREAKS))
-def test_exactly_that_contract_fails(all_fixtures: KitRun, fixture: str) -> None:
+def _not_exactly_its_own(run: KitRun, fixture: str) -> str | None:
+    """What is wrong with this fixture's results, or None: it must fail its own contract,
+    with a message and a reproduce command, and pass every other."""
     target = fixture.removesuffix(".py")
-    outcomes = all_fixtures.outcomes(target)
-    assert set(outcomes) == {c.id for c in catalog()}, outcomes
-    failed = {cid for cid, outcome in outcomes.items() if outcome != "passed"}
-    assert failed == {BREAKS[fixture]}, outcomes
-    contract = next(c for c in all_fixtures.results(target)["contracts"]
-                    if c["id"] == BREAKS[fixture])
-    assert contract["outcome"] == "failed"
-    assert contract["message"]
-    assert contract["reproduce"].startswith("python -m conformance --impl ")
+    outcomes = run.outcomes(target)
+    if set(outcomes) != {c.id for c in catalog()}:
+        return f"not every contract has a result: {sorted(outcomes)}"
+    wrong = {cid: outcome for cid, outcome in outcomes.items()
+             if outcome != ("failed" if cid == BREAKS[fixture] else "passed")}
+    if wrong:
+        return f"breaks {BREAKS[fixture]}, but: {wrong}"
+    contract = next(c for c in run.results(target)["contracts"] if c["id"] == BREAKS[fixture])
+    if not contract["message"] or not contract["reproduce"].startswith(
+            "python -m conformance --impl "):
+        return f"its failure has no message or reproduce command: {contract}"
+    return None
