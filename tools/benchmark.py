@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,7 @@ def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
             "platform": platform.platform(), "cpus": os.cpu_count(),
-            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+            "loadavg": bench_runs.loadavg()}
 
 
 def time_profiles(options: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
@@ -260,9 +261,12 @@ def echo_figure(examples: int) -> dict[str, Any]:
     }
 
 
-def measure_figures(options: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The figures asked for, each as soon as it is measured; one that cannot be measured
-    is reported as ERROR with the reason."""
+def measure_figures(options: argparse.Namespace,
+                    save: Callable[[dict[str, dict[str, Any]]], None],
+                    ) -> dict[str, dict[str, Any]]:
+    """The figures asked for, each saved as soon as it is measured (a benchmark stopped
+    midway keeps those); one that cannot be measured is reported as ERROR with the
+    reason."""
     chosen = options.figure or list(FIGURES)
     workers = options.workers or stdlib_workers()
     folder = options.report_dir
@@ -289,6 +293,7 @@ def measure_figures(options: argparse.Namespace) -> dict[str, dict[str, Any]]:
             figures[name] = {"figure": name, "title": name, "measured": f"error: {exc!r}",
                              "target": "-", "verdict": "ERROR", "details": None}
         print(f"  {figures[name]['measured']}: {figures[name]['verdict']}", flush=True)
+        save(figures)
     return {name: figures[name] for name in FIGURES if name in figures}
 
 
@@ -344,16 +349,21 @@ def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     before = machine()
     print(f"load average {before['loadavg']} on {before['cpus']} CPUs", flush=True)
-    figures = {} if options.only == "profiles" else measure_figures(options)
+    report: dict[str, Any] = {
+        "schema": "socketserver-conformance/benchmark", "version": 2, "machine": before,
+        "figures": {}, "target_seconds": TARGET_SECONDS, "summary": {}, "runs": {}}
+
+    def save(figures: dict[str, dict[str, Any]]) -> None:
+        report.update(generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      loadavg_after=machine()["loadavg"], figures=figures)
+        options.report_dir.mkdir(parents=True, exist_ok=True)
+        (options.report_dir / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    figures = {} if options.only == "profiles" else measure_figures(options, save)
     runs = {} if options.only == "figures" else time_profiles(options)
     results = {profile: summarize(profile_runs) for profile, profile_runs in runs.items()}
-    report = {"schema": "socketserver-conformance/benchmark", "version": 2,
-              "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": before, "loadavg_after": machine()["loadavg"],
-              "figures": figures,
-              "target_seconds": TARGET_SECONDS, "summary": results, "runs": runs}
-    options.report_dir.mkdir(parents=True, exist_ok=True)
-    (options.report_dir / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+    report.update(summary=results, runs=runs)
+    save(figures)
     if figures:
         print("\n".join([*figures_table(figures), *figure_notes(figures)]))
     if results:
