@@ -1,20 +1,38 @@
-"""How long the kit takes against the standard library, and how much memory it needs.
+"""``tox -e bench``: the project's four performance figures, and how long the kit takes
+against the standard library per Hypothesis profile, with its peak memory.
 
-Runs ``python -m conformance`` (the stdlib target, with the ``-n`` of ``tox -e stdlib``) end to end
-under each Hypothesis profile asked for (``dev``, the local default, and ``ci``, what CI
-runs), N times each, every run in a fresh temporary folder so that no example database
-carries over. For each run it records the wall-clock time and the peak resident memory of
-the largest process of the run (the kit's pytest process, the harness, or a forked server
+The figures (issue 10), each printed next to its target with PASS or MISS:
+
+1. catalog: one kit run with the stdlib and every broken and misbehaving fixture as targets
+   side by side (``--hypothesis-profile quick``, the ``-n`` of ``tox -e stdlib``); each
+   target's catalog time, the sum of its cases' durations in its results.json, within 2x
+   of the stdlib's (tools/bench_runs.py).
+2. stopped: a dev-profile run against the stdlib sent SIGTERM at 60 s leaves a
+   results.json that parses and lists every contract that finished, with all its cases
+   (tools/bench_runs.py).
+3. echo: the kit's time per echo.upper example (its stream clients and handler reports,
+   against ThreadingTCPServer in a harness) within 3x of a raw replay of the same plans on
+   plain sockets against a plain ThreadingTCPServer in this process (tools/bench_echo.py).
+4. selftest: ``tox -e selftest``'s pytest command within 10 minutes; timed only with
+   ``--selftest`` (it takes that long), else reported as not measured. ``.ci/run`` (15
+   minutes) builds a virtualenv from the network and is not measured.
+
+The profile timings: ``python -m conformance`` against the stdlib end to end under each
+Hypothesis profile asked for (``dev``, the local default, and ``ci``, what CI runs), N
+times each, every run in a fresh temporary folder so that no example database carries
+over. For each run it records the wall-clock time and the peak resident memory of the
+largest process of the run (the kit's pytest process, the harness, or a forked server
 child): ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` read by a small wrapper process
 that runs only that one kit, so that runs do not share a high-water mark. It also records
 the CPU time of the whole run (user and system), which tells waiting (bounded waits,
 sleeps) from computing. ``--profile quick`` (or ``thorough``) and ``--workers N`` time other
-runs, e.g. ``--profile quick --workers 3 -n 1`` for a quick look at a change.
+runs, e.g. ``--profile quick --workers 3 -n 1`` for a quick look at a change. ``--only
+figures`` skips the profile timings, ``--only profiles`` skips the figures.
 
-Prints median, min and max per profile and writes ``benchmark.json`` to the report folder
-(``reports/benchmark``). The project's target, "tox -e stdlib completes within about a
-minute on a 2-core machine", is reported against, never asserted: the numbers depend on
-the machine and on whatever else it is running, so the load average is recorded too.
+Everything goes to ``benchmark.json`` in the report folder (``reports/benchmark``), with
+the machine, its load average before and after, and the date. Targets are reported
+against, never asserted (a MISS does not change the exit status): the numbers depend on
+the machine and on whatever else it is running, which the load average shows.
 """
 
 from __future__ import annotations
@@ -29,9 +47,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import bench_echo
+import bench_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("dev", "ci")
@@ -41,6 +63,12 @@ PROFILE_CHOICES = ("quick", "dev", "ci", "thorough")
 SLOWEST = 5
 TARGET_SECONDS = 60.0
 RUN_TIMEOUT = 900.0
+# The figures, in the order the table shows them.
+FIGURES = ("catalog", "stopped", "echo", "selftest")
+# The catalog run on every fixture takes tens of minutes on 2 busy cores.
+CATALOG_TIMEOUT = 5400.0
+SELFTEST_TIMEOUT = 3600.0
+ECHO_EXAMPLES = 40
 # Runs one command, then prints its exit status, the peak RSS (KiB on Linux) of the largest
 # process it waited for and the CPU time of all of them, as one JSON line on stderr.
 _WRAPPER = """\
@@ -67,6 +95,32 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"stop a run after this long (default: {RUN_TIMEOUT:g})")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "reports" / "benchmark",
                         help="where benchmark.json goes")
+    parser.add_argument("--only", choices=("figures", "profiles"), default=None,
+                        help="only the four figures, or only the profile timings "
+                             "(default: both)")
+    figures = parser.add_argument_group("figures")
+    figures.add_argument("--figure", action="append", choices=FIGURES, default=None,
+                         help="measure only this figure (repeatable; default: all; "
+                              "selftest needs --selftest)")
+    figures.add_argument("--selftest", action="store_true",
+                         help="time tox -e selftest's pytest command (about 10 minutes)")
+    figures.add_argument("--workers", default=None, metavar="N",
+                         help="-n of the figures' kit runs (default: tox -e stdlib's)")
+    figures.add_argument("--catalog-profile", default="quick", metavar="NAME",
+                         help="Hypothesis profile of the catalog run (default: quick)")
+    figures.add_argument("--catalog-timeout", type=float, default=CATALOG_TIMEOUT,
+                         metavar="SECONDS", help="SIGTERM the catalog run after this long "
+                         f"(default: {CATALOG_TIMEOUT:g})")
+    figures.add_argument("--fixtures", action="append", default=[], metavar="PREFIX",
+                         help="catalog run: only fixtures whose name starts with PREFIX "
+                              "(repeatable; for development, the figure is then partial)")
+    figures.add_argument("--contract", action="append", default=[], metavar="GLOB",
+                         help="catalog run: only these contracts (repeatable; partial)")
+    figures.add_argument("--stop-after", type=float, default=bench_runs.STOP_AFTER,
+                         metavar="SECONDS", help="when the stopped run gets SIGTERM "
+                         f"(default: {bench_runs.STOP_AFTER:g})")
+    figures.add_argument("--echo-examples", type=int, default=ECHO_EXAMPLES, metavar="N",
+                         help=f"echo.upper examples replayed (default: {ECHO_EXAMPLES})")
     return parser
 
 
@@ -178,16 +232,13 @@ def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
             "platform": platform.platform(), "cpus": os.cpu_count(),
-            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+            "loadavg": bench_runs.loadavg()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Time every profile; 0 when every run passed, 1 when any run failed or was stopped."""
-    options = _parser().parse_args(argv)
-    profiles = options.profile or list(PROFILES)
-    before = machine()
+def time_profiles(options: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Every run of every profile asked for."""
     runs: dict[str, list[dict[str, Any]]] = {}
-    for profile in profiles:
+    for profile in options.profile or list(PROFILES):
         runs[profile] = []
         for number in range(1, options.repeat + 1):
             run = measure(profile, options.timeout, options.workers)
@@ -196,21 +247,144 @@ def main(argv: list[str] | None = None) -> int:
                   f"exit {run['code']}, CPU {run['cpu_seconds']}s "
                   f"(user {run['user_seconds']}s, sys {run['sys_seconds']}s), "
                   f"peak RSS {run['maxrss_mib']} MiB", flush=True)
-    results = {profile: summarize(profile_runs) for profile, profile_runs in runs.items()}
-    report = {"schema": "socketserver-conformance/benchmark", "version": 1,
-              "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": before, "loadavg_after": machine()["loadavg"],
-              "target_seconds": TARGET_SECONDS, "summary": results, "runs": runs}
-    options.report_dir.mkdir(parents=True, exist_ok=True)
-    (options.report_dir / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+    return runs
+
+
+def print_profiles(results: dict[str, dict[str, Any]]) -> None:
     print("\n".join(table(results)))
     for profile, summary in results.items():
         named = ", ".join(f"{contract_id} {seconds:g}s"
                           for contract_id, seconds in summary["slowest_contracts"].items())
         print(f"slowest contracts ({profile}, median s): {named or '-'}")
     print(verdict(results))
+
+
+def echo_figure(examples: int) -> dict[str, Any]:
+    """Figure 3, as the table shows it."""
+    found = bench_echo.measure(examples)
+    ratio = found["ratio"]
+    return {
+        "figure": "echo", "title": "kit time per echo.upper example vs raw replay",
+        "measured": (f"{ratio:.2f}x (kit {found['kit_ms_per_example']:.1f} ms, raw "
+                     f"{found['raw_ms_per_example']:.1f} ms, {found['examples']} examples)"),
+        "target": f"<= {bench_echo.TARGET_RATIO:g}x",
+        "verdict": "PASS" if ratio is not None and ratio <= bench_echo.TARGET_RATIO else "MISS",
+        "details": found,
+    }
+
+
+def measure_figures(options: argparse.Namespace,
+                    save: Callable[[dict[str, dict[str, Any]]], None],
+                    ) -> dict[str, dict[str, Any]]:
+    """The figures asked for, each saved as soon as it is measured (a benchmark stopped
+    midway keeps those); one that cannot be measured is reported as ERROR with the
+    reason."""
+    chosen = options.figure or list(FIGURES)
+    workers = options.workers or stdlib_workers()
+    folder = options.report_dir
+    steps = {
+        "echo": lambda: echo_figure(options.echo_examples),
+        "stopped": lambda: bench_runs.stopped_figure(folder, profile="dev", workers=workers,
+                                                     stop_after=options.stop_after),
+        "catalog": lambda: bench_runs.catalog_figure(
+            folder, profile=options.catalog_profile, workers=workers,
+            timeout=options.catalog_timeout, only=options.fixtures,
+            contracts=options.contract),
+        "selftest": lambda: (bench_runs.selftest_figure(folder, timeout=SELFTEST_TIMEOUT)
+                             if options.selftest else bench_runs.selftest_not_measured()),
+    }
+    figures: dict[str, dict[str, Any]] = {}
+    # The short ones first; the table keeps the figures' own order.
+    for name in ("echo", "stopped", "catalog", "selftest"):
+        if name not in chosen:
+            continue
+        print(f"measuring {name} (load average {bench_runs.loadavg()}) ...", flush=True)
+        try:
+            figures[name] = steps[name]()
+        except Exception as exc:  # reported in the table, not a crash of the benchmark
+            figures[name] = {"figure": name, "title": name, "measured": f"error: {exc!r}",
+                             "target": "-", "verdict": "ERROR", "details": None}
+        print(f"  {figures[name]['measured']}: {figures[name]['verdict']}", flush=True)
+        save(figures)
+    return {name: figures[name] for name in FIGURES if name in figures}
+
+
+def figures_table(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """The figures as a fixed-width table: figure, measured, target, verdict."""
+    rows = [("figure", "measured", "target", "")]
+    rows += [(f"{FIGURES.index(name) + 1}. {name}", figure["measured"], figure["target"],
+              figure["verdict"]) for name, figure in figures.items()]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3]
+            for row in rows]
+
+
+def figure_notes(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """A few lines under the table: what each figure is made of."""
+    lines = []
+    catalog = (figures.get("catalog") or {}).get("details")
+    if catalog:
+        run = catalog["run"]
+        lines.append(f"catalog run: {run['seconds']:.0f}s wall, {run['cpu_seconds']:.0f}s "
+                     f"CPU, exit {run['code']}, load {catalog['loadavg_before']} -> "
+                     f"{catalog['loadavg_after']}; {catalog['command'][:100]}...")
+        rows = catalog["targets"]
+        ranked = sorted((row for row in rows if row["kind"] in ("broken", "misbehaving")
+                         and row.get("ratio") is not None), key=lambda row: -row["ratio"])
+        lines.append("  slowest targets (catalog s, ratio): " + ", ".join(
+            f"{row['name']} {row['seconds']:.0f}s {row['ratio']:.2f}x" for row in ranked[:6]))
+        lines.append("  reference: " + ", ".join(
+            f"{row['name']} ({row['kind']}) {row['seconds']}s" for row in rows
+            if row["kind"] in ("stdlib", "warm-up")))
+        if catalog["over_target"]:
+            lines.append(f"  over {bench_runs.CATALOG_RATIO:g}x: "
+                         + ", ".join(catalog["over_target"]))
+    stopped = (figures.get("stopped") or {}).get("details")
+    if stopped and "finished" in stopped:
+        run = stopped["run"]
+        lines.append(f"stopped run: exit {run['code']}, exited "
+                     f"{run['exited_after_term']}s after SIGTERM, stopped: "
+                     f"{stopped['stopped']}, {stopped['unfinished_cases']} unfinished cases, "
+                     f"missing cases: {stopped['missing_cases'] or 'none'}")
+    echo = (figures.get("echo") or {}).get("details")
+    if echo:
+        lines.append(f"echo: kit {echo['kit_exchange_ms_per_example']:.1f} ms exchange + "
+                     f"{echo['kit_handler_reports_ms_per_example']:.1f} ms handler reports "
+                     f"per example (exchange alone {echo['exchange_only_ratio']:.2f}x raw), "
+                     f"{echo['clients']} clients, {echo['payload_bytes']} bytes")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The figures, then the profiles; 0 unless a profile run failed or a figure could not
+    be measured (a MISS is reported, not asserted)."""
+    options = _parser().parse_args(argv)
+    before = machine()
+    print(f"load average {before['loadavg']} on {before['cpus']} CPUs", flush=True)
+    report: dict[str, Any] = {
+        "schema": "socketserver-conformance/benchmark", "version": 2, "machine": before,
+        "figures": {}, "target_seconds": TARGET_SECONDS, "summary": {}, "runs": {}}
+
+    def save(figures: dict[str, dict[str, Any]]) -> None:
+        report.update(generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      loadavg_after=machine()["loadavg"], figures=figures)
+        options.report_dir.mkdir(parents=True, exist_ok=True)
+        (options.report_dir / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    figures = {} if options.only == "profiles" else measure_figures(options, save)
+    runs = {} if options.only == "figures" else time_profiles(options)
+    results = {profile: summarize(profile_runs) for profile, profile_runs in runs.items()}
+    report.update(summary=results, runs=runs)
+    save(figures)
+    if figures:
+        print("\n".join([*figures_table(figures), *figure_notes(figures)]))
+    if results:
+        print_profiles(results)
+    print(f"load average before {before['loadavg']}, after {report['loadavg_after']}; "
+          f"{report['generated']}")
     print(f"report: {options.report_dir / 'benchmark.json'}")
-    return 0 if all(summary["failed_runs"] == 0 for summary in results.values()) else 1
+    failed = any(summary["failed_runs"] for summary in results.values())
+    return 1 if failed or any(f["verdict"] == "ERROR" for f in figures.values()) else 0
 
 
 if __name__ == "__main__":
