@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ KIT_TIMEOUT = 900
 # xdist workers even on a 2-core machine.
 CATALOG_WORKERS = "3"
 RUN_MARKER = "CONFORMANCE_SELFTEST_RUN"
+# Hypothesis' storage for every kit the self-tests run (the profiles keep no example
+# database; what is left is its Unicode table, slow to build in every fresh folder).
+HYPOTHESIS_STORAGE = Path(tempfile.gettempdir()) / "socketserver-conformance-selftests"
 
 
 @dataclass
@@ -64,7 +68,9 @@ def kit(folder: Path, *args: str, profile: str = "quick", cwd: Path | None = Non
     user would; its reports go to ``folder/reports``."""
     report_dir = folder / "reports"
     marker = uuid.uuid4().hex
-    env = {**os.environ, RUN_MARKER: marker}
+    # Hypothesis builds its Unicode table once per storage folder: one for every run here.
+    env = {"HYPOTHESIS_STORAGE_DIRECTORY": str(HYPOTHESIS_STORAGE), **os.environ,
+           RUN_MARKER: marker}
     env.pop("PYTEST_XDIST_WORKER", None)
     env.pop("PYTEST_ADDOPTS", None)
     completed = subprocess.run(

@@ -205,7 +205,8 @@ class RunResults:
             "seed": self.seed,
             "strict": self.strict,
             "baseline": asdict(self.baseline) if self.baseline else None,
-            "complete": not unfinished,
+            # A run stopped before it had even collected its tests finished nothing.
+            "complete": not unfinished and self.stopped is None,
             "stopped": self.stopped,
             "unfinished": [{"id": contract_id, "servers": servers}
                            for contract_id, servers in unfinished.items()],
