@@ -322,8 +322,14 @@ def find_results(folders: Iterable[str]) -> Iterator[str]:
                 yield os.path.join(root, "results.json")
 
 
+def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part)
+                 for part in re.split(r"(\d+)", name) if part)
+
+
 def columns(runs: Iterable[Run]) -> list[Column]:
-    """Runs merged by identity (target name, interpreter, platform), sorted by name."""
+    """Runs merged by identity (target name, interpreter, platform), sorted by name, numbers
+    by value (cpython3.9 before cpython3.10)."""
     merged: dict[tuple[str | None, ...], Column] = {}
     oldest = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
     for run in sorted(runs, key=lambda r: (r.generated or oldest, r.source)):
@@ -331,7 +337,8 @@ def columns(runs: Iterable[Run]) -> list[Column]:
         column.runs.append(run)
         for result in run.results:
             column.results[result.contract.id] = result
-    ordered = sorted(merged.values(), key=lambda c: (c.name, c.first.interpreter or ""))
+    ordered = sorted(merged.values(),
+                     key=lambda c: (_natural(c.name), c.first.interpreter or ""))
     used: set[str] = set()
     for column in ordered:
         base = re.sub(r"[^A-Za-z0-9._-]+", "-", column.name).strip("-.") or "target"
