@@ -34,7 +34,10 @@ def test_echo_upper(server: ServedServer) -> None:
                                       watch=server.watch(len(plans)))
         for number, (plan, transcript) in enumerate(zip(plans, transcripts), 1):
             expected = plan.payload.upper()
-            assert transcript.received == expected, (
+            # A name, not the comparison: pytest would diff the two byte strings, for
+            # minutes on long ones; difference() says where they part.
+            echoed = transcript.received == expected
+            assert echoed, (
                 f"client {number} of {len(plans)}: "
                 + difference(transcript.received, expected)
                 + ("" if transcript.finished_at else f" (nothing more came {transcript.waited})"))
