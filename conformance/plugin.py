@@ -487,7 +487,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     labels = list(config.stash[_TARGETS])
     if len(labels) > 1:
         # One target after another: each process then keeps few harnesses running.
-        items.sort(key=lambda item: labels.index(_label(item) or labels[0]))
+        items.sort(key=lambda item: labels.index(_label(item)))
     if not (options.contract or options.server or options.handler or options.server_class):
         return
     selected, deselected = [], []
@@ -514,17 +514,16 @@ def _server_class(item: pytest.Item) -> str | None:
     return case.name if case is not None else None
 
 
-def _label(item: pytest.Item) -> str | None:
-    """The label of the target an item checks, when the run has several."""
+def _label(item: pytest.Item) -> str:
+    """The label of the target an item checks: its parameter when the run has several."""
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("target_label") if callspec is not None else None
+    label = callspec.params.get("target_label") if callspec is not None else None
+    return label or next(iter(item.config.stash[_TARGETS]))
 
 
 def _target_run(item: pytest.Item) -> TargetRun | None:
     runs = item.config.stash.get(_TARGETS, None)
-    if not runs:
-        return None
-    return runs[_label(item) or next(iter(runs))]
+    return runs[_label(item)] if runs else None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -570,7 +569,7 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
         "duration": report.duration,
         "outcome": "passed",
         "target": run.pool.describe(),
-        "label": _label(item) or next(iter(item.config.stash[_TARGETS])),
+        "label": _label(item),
     }
     if hasattr(report, "wasxfail"):
         phase["outcome"] = "xfailed" if report.skipped else "passed"
