@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", action="append", choices=PROFILE_CHOICES, default=None,
                         help="profiles to time (repeatable; default: dev and ci)")
     parser.add_argument("--workers", metavar="N", default=None,
-                        help="the kit's -n (default: that of tox -e stdlib)")
+                        help="the kit's -n in every run (default: that of tox -e stdlib)")
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, metavar="SECONDS",
                         help=f"stop a run after this long (default: {RUN_TIMEOUT:g})")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "reports" / "benchmark",
@@ -104,8 +104,6 @@ def _parser() -> argparse.ArgumentParser:
                               "selftest needs --selftest)")
     figures.add_argument("--selftest", action="store_true",
                          help="time tox -e selftest's pytest command (about 10 minutes)")
-    figures.add_argument("--workers", default=None, metavar="N",
-                         help="-n of the figures' kit runs (default: tox -e stdlib's)")
     figures.add_argument("--catalog-profile", default="quick", metavar="NAME",
                          help="Hypothesis profile of the catalog run (default: quick)")
     figures.add_argument("--catalog-timeout", type=float, default=CATALOG_TIMEOUT,
