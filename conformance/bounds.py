@@ -2,7 +2,15 @@
 
 A target that needs longer than these is reported as failing the contract under test,
 with the bound in the message; nothing the kit does waits without one.
+
+On a busy machine (a shared CI runner) the bounds that are last resorts grow by one factor,
+``--timeout-scale`` or the ``CONFORMANCE_TIMEOUT_SCALE`` environment variable (see
+``GROW_UNDER_LOAD``). What a contract asks of the target does not change with it: the
+durations the kit itself makes (a stalled client's silence, a slow handler's sleep, the
+timeout it sets on a handler, a poll_interval) stay as they are.
 """
+
+import os
 
 # A handler instance reports setup/handle/finish within this after its client is done.
 HANDLER_REPORT = 5.0
@@ -91,6 +99,48 @@ CONNECT = 5.0
 # target that fails every example the same way (nothing comes back) would otherwise have
 # Hypothesis shrink through hundreds of examples that each wait out a bound.
 SHRINK_BUDGET = 20.0
+
+
+# The bounds that --timeout-scale multiplies: waits for something the target must do, and
+# the windows in which the kit watches for something it must not do (a longer window only
+# makes that watch stricter).
+GROW_UNDER_LOAD = (
+    "HANDLER_REPORT", "EOF", "HANDLER_EXIT", "DATAGRAM_REPLY", "AFTER_HANDLER_GRACE",
+    "ECHO_BASE", "ECHO_PER_MIB", "OTHERS_SERVED", "LINE_REPLY", "REFUSED_SILENCE",
+    "SERVED_ECHO", "WIND_DOWN", "SERVER_CALL", "STOP", "CHILD_REAPED", "LOOP_SLACK",
+    "SHUTDOWN_SLACK", "HANDLE_TIMEOUT_SLACK", "QUIET", "HARNESS_START", "HARNESS_ANSWER",
+    "HARNESS_QUIT", "HARNESS_KILLED", "HARNESS_EXIT", "CONNECT", "SHRINK_BUDGET",
+)
+SCALE_ENV = "CONFORMANCE_TIMEOUT_SCALE"
+_UNSCALED = {name: globals()[name] for name in GROW_UNDER_LOAD}
+
+
+def scale_from_environment() -> float:
+    """The factor ``CONFORMANCE_TIMEOUT_SCALE`` sets (1 when unset); ValueError names the
+    variable when its value is not a positive number."""
+    text = os.environ.get(SCALE_ENV, "").strip()
+    if not text:
+        return 1.0
+    return check_scale(text, SCALE_ENV)
+
+
+def check_scale(text: str, source: str) -> float:
+    """``text`` as a scale factor; ValueError, naming ``source``, unless a positive number."""
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = 0.0
+    if not factor > 0 or factor == float("inf"):
+        raise ValueError(f"{source} {text}: must be a positive number, e.g. 2 on a busy "
+                         "machine")
+    return factor
+
+
+def set_scale(factor: float) -> None:
+    """Multiply every bound of ``GROW_UNDER_LOAD`` by ``factor`` (from its own value: set
+    twice, the second factor is the one in force)."""
+    for name, value in _UNSCALED.items():
+        globals()[name] = value * factor
 
 
 def echo_timeout(total_bytes: int) -> float:

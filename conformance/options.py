@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from conformance import bounds
 from conformance.contracts.catalog import ALL_SERVERS, Contract
 from conformance.presets import Preset, presets
 from conformance.targets import STDLIB_MODULE, Target, TargetError, class_name
@@ -110,10 +111,23 @@ OPTIONS: tuple[Option, ...] = (
            help="rewrite the expectations file from this run, keeping reasons"),
     Option("--report-dir", default="reports", metavar="DIR",
            help="results.json and junit.xml go to DIR/<target>/ (default: reports)"),
+    Option("--timeout-scale", metavar="FACTOR",
+           help="multiply the kit's bounds on waits by FACTOR on a busy machine, e.g. 2 "
+                "(default: the CONFORMANCE_TIMEOUT_SCALE environment variable, else 1); "
+                "what a contract asks of the target stays the same"),
     Option("--max-time", metavar="SECONDS", type=float,
            help="start no contract test after this many seconds: the reports list what did "
                 "not run, and the run exits 1 (default: no limit)"),
 )
+
+
+def _timeout_scale(given: str | None) -> float:
+    """The factor of --timeout-scale, else of the environment; OptionsError if malformed."""
+    try:
+        return (bounds.scale_from_environment() if given is None
+                else bounds.check_scale(str(given), "--timeout-scale"))
+    except ValueError as exc:
+        raise OptionsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,7 @@ class RunOptions:
     update_expectations: bool = False
     report_dir: str = "reports"
     max_time: float | None = None
+    timeout_scale: float = 1.0
     profile: str | None = None
     seed: str | None = None
 
@@ -150,6 +165,7 @@ class RunOptions:
                 continue
             value = getoption(field.name)
             values[field.name] = tuple(value or ()) if field.name in _REPEATABLE else value
+        values["timeout_scale"] = _timeout_scale(values["timeout_scale"])
         seed = getoption("hypothesis_seed")
         values["strict"] = bool(values["strict"])  # pytest leaves it None when not given
         return cls(**values, profile=profile, seed=None if seed is None else str(seed))
@@ -263,6 +279,8 @@ class RunOptions:
             words += ["--server", server]
         if self.strict:
             words.append("--strict")
+        if self.timeout_scale != 1:
+            words += ["--timeout-scale", f"{self.timeout_scale:g}"]
         if self.profile:
             words += ["--hypothesis-profile", self.profile]
         if self.seed is not None:

@@ -56,7 +56,7 @@ from conformance.options import (
 )
 from conformance.reporting.collector import ResultsCollector
 from conformance.reporting.results import RunResults
-from conformance.stopping import SHRINK_NOTE, RunClock, limit_shrinking, shrinking_stopped
+from conformance.stopping import RunClock, limit_shrinking, shrink_note, shrinking_stopped
 from conformance.strategies import use_payloads
 from conformance.targets import Target, TargetError
 
@@ -145,6 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # --hypothesis-profile names.
     options = config.stash[_OPTIONS] = _read_options(config)
     use_payloads(options.payloads)
+    bounds.set_scale(options.timeout_scale)
     limit_shrinking()
     config.pluginmanager.register(RunClock(config, options.max_time), "conformance-clock")
     pools = _pools_for(options)
@@ -160,7 +161,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for label, run in runs.items():
         results = RunResults(target=run.target.describe(hellos.get(label)),
                              profile=options.profile, seed=options.seed,
-                             strict=options.strict, versions=_versions(),
+                             strict=options.strict, timeout_scale=options.timeout_scale,
+                             versions=_versions(),
                              baseline=run.baseline.file())
         collector.add_target(label, results,
                              run.baseline if options.update_expectations else None,
@@ -583,7 +585,7 @@ def _phase(item: pytest.Item, call: pytest.CallInfo[None],
         if call.excinfo is not None:
             phase.update(_describe_failure(call.excinfo.value))
             if shrinking_stopped(report):
-                phase["message"] = f"{phase['message']}\n{SHRINK_NOTE}"
+                phase["message"] = f"{phase['message']}\n{shrink_note()}"
             phase["transcript"] = _transcript(item)
         elif str(report.longrepr).startswith(_STRICT_XPASS):
             phase["xpassed"] = True

@@ -29,8 +29,6 @@ from conformance import bounds
 NOT_RUN = "not run: the run's --max-time had passed"
 # What Hypothesis reports when its shrink phase ran out of time.
 _SHRINK_STOPPED = "stopped because it is making very slow progress"
-SHRINK_NOTE = (f"(shrinking stopped after the kit's {bounds.SHRINK_BUDGET:g}s shrink budget: "
-               "the example shown may not be the smallest)")
 _WORKER_KEY = "conformance_deadline"
 
 
@@ -43,6 +41,12 @@ def limit_shrinking() -> None:
 
     if hasattr(engine, "MAX_SHRINKING_SECONDS"):
         engine.MAX_SHRINKING_SECONDS = bounds.SHRINK_BUDGET
+
+
+def shrink_note() -> str:
+    """What a failure's message ends with when its shrinking was cut short."""
+    return (f"(shrinking stopped after the kit's {bounds.SHRINK_BUDGET:g}s shrink budget: "
+            "the example shown may not be the smallest)")
 
 
 def shrinking_stopped(report: pytest.TestReport) -> bool:

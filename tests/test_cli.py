@@ -40,6 +40,8 @@ from tests.conftest import BROKEN, REPO
     (["--payloads", "binary"], "argument --payloads: invalid choice: 'binary'"),
     (["--hypothesis-profile", "no-such-profile"], "--hypothesis-profile no-such-profile: "),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["--timeout-scale", "0"], "--timeout-scale 0: must be a positive number"),
+    (["--timeout-scale", "fast"], "--timeout-scale fast: must be a positive number"),
 ])
 def test_bad_usage_is_exit_2_with_one_line(run_kit, args: list[str], says: str) -> None:
     run = run_kit(*args)

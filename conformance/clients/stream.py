@@ -24,9 +24,10 @@ from conformance.strategies import ClientPlan
 _BACKLOG_RETRY = 0.01
 
 
-def connect(address: Any, *, timeout: float = bounds.CONNECT) -> socket.socket:
+def connect(address: Any, *, timeout: float | None = None) -> socket.socket:
     """A stream socket connected to ``address``: a path (Unix), or a host and port (IPv4
-    or IPv6, by the host's form)."""
+    or IPv6, by the host's form), within ``timeout`` (default: ``bounds.CONNECT``)."""
+    timeout = bounds.CONNECT if timeout is None else timeout
     if isinstance(address, str):
         return _connect_unix(address, timeout)
     return socket.create_connection(tuple(address)[:2], timeout=timeout)

@@ -162,9 +162,11 @@ class Harness:
         self._stderr.seek(max(self._stderr_start, size - STDERR_TAIL))
         return self._stderr.read().decode("utf-8", "replace")
 
-    def call(self, op: str, timeout: float = bounds.HARNESS_ANSWER,
+    def call(self, op: str, timeout: float | None = None,
              **request: Any) -> dict[str, Any]:
-        """Send one request and wait, at most ``timeout`` seconds, for its reply."""
+        """Send one request and wait, at most ``timeout`` seconds (default:
+        ``bounds.HARNESS_ANSWER``), for its reply."""
+        timeout = bounds.HARNESS_ANSWER if timeout is None else timeout
         self._seq += 1
         message = json.dumps({"op": op, "seq": self._seq, **request}) + "\n"
         try:
@@ -379,9 +381,11 @@ class ServedServer:
         closed too (shutdown_request() returned), for a client that waits for EOF."""
         return RequestWatch(self, requests, closed=closed)
 
-    def call(self, method: str, *args: Any, timeout: float = bounds.SERVER_CALL,
+    def call(self, method: str, *args: Any, timeout: float | None = None,
              ) -> CallOutcome:
-        """Call ``method`` on the server in the harness, waiting at most ``timeout``."""
+        """Call ``method`` on the server in the harness, waiting at most ``timeout``
+        (default: ``bounds.SERVER_CALL``)."""
+        timeout = bounds.SERVER_CALL if timeout is None else timeout
         return CallOutcome.from_reply(self.harness.call(
             "call", timeout=timeout + bounds.HARNESS_ANSWER, id=self.id, method=method,
             args=list(args), timeout_s=timeout))
@@ -391,8 +395,10 @@ class ServedServer:
         return int(self.harness.call("call", id=self.id, method=method, args=list(args),
                                      background=True)["task"])
 
-    def join(self, task: int, *, timeout: float = bounds.SERVER_CALL) -> CallOutcome:
-        """Wait at most ``timeout`` for a background call; hung if it has not returned."""
+    def join(self, task: int, *, timeout: float | None = None) -> CallOutcome:
+        """Wait at most ``timeout`` (default: ``bounds.SERVER_CALL``) for a background
+        call; hung if it has not returned."""
+        timeout = bounds.SERVER_CALL if timeout is None else timeout
         return CallOutcome.from_reply(self.harness.call(
             "join", timeout=timeout + bounds.HARNESS_ANSWER, task=task, timeout_s=timeout))
 
@@ -400,9 +406,11 @@ class ServedServer:
         """Set these attributes on the server instance in the harness (``timeout``, ...)."""
         self.harness.call("set", id=self.id, attrs=attrs)
 
-    def run_with_statement(self, *, timeout: float = bounds.SERVER_CALL) -> CallOutcome:
-        """Run ``with server as entered: pass`` in the harness, waiting at most ``timeout``;
-        as call(), with the value True when ``entered`` is the server itself."""
+    def run_with_statement(self, *, timeout: float | None = None) -> CallOutcome:
+        """Run ``with server as entered: pass`` in the harness, waiting at most ``timeout``
+        (default: ``bounds.SERVER_CALL``); as call(), with the value True when ``entered``
+        is the server itself."""
+        timeout = bounds.SERVER_CALL if timeout is None else timeout
         return CallOutcome.from_reply(self.harness.call(
             "with", timeout=timeout + bounds.HARNESS_ANSWER, id=self.id, timeout_s=timeout))
 
@@ -448,10 +456,11 @@ class ServedServer:
         reply = self.harness.call("running", id=self.id, handlers=[h.uid for h in handlers])
         return list(reply["running"])
 
-    def stop(self, timeout: float = bounds.STOP) -> StopReport:
-        """shutdown() then server_close(), each bounded by ``timeout``; where they fail,
-        the harness ends serve_forever() and closes the socket by other means. Says what
-        happened (see StopReport)."""
+    def stop(self, timeout: float | None = None) -> StopReport:
+        """shutdown() then server_close(), each bounded by ``timeout`` (default:
+        ``bounds.STOP``); where they fail, the harness ends serve_forever() and closes the
+        socket by other means. Says what happened (see StopReport)."""
+        timeout = bounds.STOP if timeout is None else timeout
         if self.stop_report is None:
             # shutdown(), the loops' end, two means of ending them, server_close(): at most
             # ``timeout`` each.

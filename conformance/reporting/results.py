@@ -133,6 +133,8 @@ class RunResults:
     seed: str | None = None
     # --strict: should-level failures fail the run.
     strict: bool = False
+    # --timeout-scale (or CONFORMANCE_TIMEOUT_SCALE): the factor on the kit's bounds.
+    timeout_scale: float = 1.0
     # The kit's, pytest's, Hypothesis' and the kit's interpreter's versions.
     versions: dict[str, str] = field(default_factory=dict)
     baseline: BaselineFile | None = None
@@ -204,6 +206,7 @@ class RunResults:
             "profile": self.profile,
             "seed": self.seed,
             "strict": self.strict,
+            "timeout_scale": self.timeout_scale,
             "baseline": asdict(self.baseline) if self.baseline else None,
             # A run stopped before it had even collected its tests finished nothing.
             "complete": not unfinished and self.stopped is None,
