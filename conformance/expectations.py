@@ -10,10 +10,12 @@ that several entries share is written once, as a named cause::
     [causes.green-threads-starve]   # optional: a reason entries refer to by name
     reason = "why the target differs"
     link = "https://..."            # optional: the bug report
+    repro = "repro/starve.py"       # optional: as an entry's repro, for its entries
 
     [[expected]]
     contract = "request.udp_tuple"
-    outcome = "fail"              # or "intermittent": passing and failing are both fine
+    outcome = "fail"              # or "intermittent": passing and failing are both fine,
+                                  # accepted only with a repro (its own or its cause's)
     reason = "why the target differs, or why the contract does not apply"
     # ... or, instead of reason, cause = "green-threads-starve" and, optionally,
     # note = "what is particular to this entry" (read before the cause's reason)
@@ -22,10 +24,16 @@ that several entries share is written once, as a named cause::
     python = ">=3.6,<3.7"         # optional: only these target versions
     platform = "linux"            # optional: sys.platform prefix
     link = "https://..."          # optional: the bug report
+    repro = "repro/starve.py"     # a standalone script, beside this file or below it,
+                                  # that shows the target's own non-determinism without
+                                  # the kit; required for "intermittent"
 
-A baseline is checked when it is loaded, before any test runs: unknown tables and keys,
+An ``intermittent`` entry accepts pass and fail alike, so it checks nothing: it is only
+accepted with a committed reproduction showing that the target itself, not the kit, is
+what varies. A baseline is checked when it is loaded, before any test runs: unknown tables and keys,
 contract ids the catalog does not have, server classes the contract does not run on,
-unknown causes and malformed version ranges are errors naming the file and the entry.
+unknown causes, malformed version ranges, an ``intermittent`` entry without a repro and a
+repro that is not a file are errors naming the file and the entry.
 The kit ships the baselines of its named targets in ``conformance/baselines/``.
 """
 
@@ -57,9 +65,9 @@ FAILED, PASSED, SKIPPED, ERROR = "failed", "passed", "skipped", "error"
 BASELINES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baselines")
 _CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)\s*$")
 _TOP_KEYS = ("about", "causes", "expected")
-_CAUSE_KEYS = ("reason", "link")
+_CAUSE_KEYS = ("reason", "link", "repro")
 _ENTRY_KEYS = ("contract", "outcome", "reason", "cause", "note", "servers", "python",
-               "platform", "link")
+               "platform", "link", "repro")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 # A string longer than this is written as a multi-line string, one line per ~this width.
 _WIDTH = 88
@@ -107,6 +115,8 @@ class Cause:
     name: str
     reason: str
     link: str | None = None
+    # A standalone reproduction, relative to the baseline file's folder.
+    repro: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,14 @@ class Expectation:
     link: str | None = None
     cause: Cause | None = None
     note: str | None = None
+    # The entry's own reproduction (see ``reproduction``), relative to the baseline's folder.
+    repro: str | None = None
+
+    @property
+    def reproduction(self) -> str | None:
+        """The standalone script that shows this departure: the entry's own, else its
+        cause's."""
+        return self.repro or (self.cause.repro if self.cause is not None else None)
 
     def __post_init__(self) -> None:
         if self.cause is not None:
@@ -212,7 +230,23 @@ def _cause(path: str, name: str, raw: Any) -> Cause:
         raise ExpectationsError(f"{where}: must be a table with a reason")
     _check_keys(where, raw, _CAUSE_KEYS)
     return Cause(name, _text(where, raw, "reason", required=True) or "",
-                 _text(where, raw, "link"))
+                 _text(where, raw, "link"), _repro(path, where, raw))
+
+
+def _repro(path: str, where: str, raw: Mapping[str, Any]) -> str | None:
+    """A ``repro`` key's script, which must be a file in or below the baseline's folder."""
+    repro = _text(where, raw, "repro")
+    if repro is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    script = os.path.normpath(os.path.join(folder, repro))
+    if os.path.isabs(repro) or not script.startswith(folder + os.sep):
+        raise ExpectationsError(f"{where}: repro = {repro!r} must be a path relative to "
+                                "the baseline's folder, inside it")
+    if not os.path.isfile(script):
+        raise ExpectationsError(f"{where}: repro = {repro!r}: no such file beside the "
+                                "baseline")
+    return repro
 
 
 def _entry(path: str, number: int, raw: Any, causes: Mapping[str, Cause],
@@ -241,8 +275,15 @@ def _entry(path: str, number: int, raw: Any, causes: Mapping[str, Cause],
             version_in_range("3", python)
         except ExpectationsError as exc:
             raise ExpectationsError(f"{where}: {exc}") from None
-    return Expectation(contract, outcome, reason or "", servers, python,
-                       _text(where, raw, "platform"), _text(where, raw, "link"), cause, note)
+    entry = Expectation(contract, outcome, reason or "", servers, python,
+                        _text(where, raw, "platform"), _text(where, raw, "link"), cause, note,
+                        _repro(path, where, raw))
+    if outcome == INTERMITTENT and entry.reproduction is None:
+        raise ExpectationsError(
+            f"{where}: an intermittent entry accepts pass and fail alike; it needs a repro "
+            "(its own or its cause's): a standalone script beside the baseline that shows "
+            "the target's own non-determinism without the kit")
+    return entry
 
 
 def _entry_cause(where: str, raw: dict[str, Any], reason: str | None,
@@ -374,8 +415,8 @@ def dump(baseline: Baseline, target_name: str) -> str:
     for cause in baseline.causes.values():
         lines.append(f"[causes.{_table_key(cause.name)}]")
         lines.append(_pair("reason", cause.reason))
-        if cause.link:
-            lines.append(_pair("link", cause.link))
+        lines += [_pair(key, getattr(cause, key)) for key in ("link", "repro")
+                  if getattr(cause, key)]
         lines.append("")
     for entry in sorted(baseline.entries, key=lambda e: (e.contract, e.servers)):
         lines += [*_entry_lines(entry), ""]
@@ -395,8 +436,8 @@ def _entry_lines(entry: Expectation) -> list[str]:
             lines.append(_pair("note", entry.note))
     else:
         lines.append(_pair("reason", entry.reason))
-    if entry.link:
-        lines.append(_pair("link", entry.link))
+    lines += [_pair(key, getattr(entry, key)) for key in ("link", "repro")
+              if getattr(entry, key)]
     return lines
 
 

@@ -72,8 +72,11 @@ def test_an_unexpected_pass_fails_the_run(run_kit, tmp_path: Path) -> None:
 
 
 def test_an_intermittent_entry_accepts_a_pass(run_kit, tmp_path: Path) -> None:
+    (tmp_path / "repro").mkdir()
+    (tmp_path / "repro" / "varies.py").write_text("print('the target varies')\n")
     run = run_kit("--impl", UDP_LIST, *SELECTION, "--expectations", _baseline(
-        tmp_path, _entry("request.udp_tuple"), _entry("handler.server", "intermittent")))
+        tmp_path, _entry("request.udp_tuple"),
+        _entry("handler.server", "intermittent") + 'repro = "repro/varies.py"\n'))
     assert run.code == 0, run.stdout + run.stderr
 
 
@@ -110,6 +113,14 @@ _GOOD = '[[expected]]\ncontract = "echo.upper"\noutcome = "fail"\nreason = "know
      "entry 1 (echo.upper): unknown cause 'starved'"),
     ('[[expected]]\ncontract = "echo.upper"\n', "entry 1 (echo.upper): 'outcome' is required"),
     (_GOOD + _GOOD, "entry 2 (echo.upper): covers"),
+    (_GOOD.replace('"fail"', '"intermittent"'),
+     "entry 1 (echo.upper): an intermittent entry accepts pass and fail alike; it needs a "
+     "repro"),
+    (_GOOD + 'repro = "no_such_script.py"\n',
+     "entry 1 (echo.upper): repro = 'no_such_script.py': no such file beside the baseline"),
+    (_GOOD + 'repro = "../outside.py"\n',
+     "entry 1 (echo.upper): repro = '../outside.py' must be a path relative to the "
+     "baseline's folder, inside it"),
 ])
 def test_a_malformed_baseline_is_one_line_and_exit_2(run_kit, tmp_path: Path, text: str,
                                                      says: str) -> None:

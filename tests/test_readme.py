@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 
@@ -69,8 +70,12 @@ def test_readme_ci_workflow_runs_the_kit_per_target() -> None:
     assert "\t" not in workflow
 
 
-def test_readme_baseline_example_is_a_valid_baseline() -> None:
+def test_readme_baseline_example_is_a_valid_baseline(tmp_path: Path) -> None:
     readme = README.read_text(encoding="utf-8")
     (example,) = [block for block in re.findall(r"```toml\n(.*?)```", readme, re.S)
                   if "[[expected]]" in block]
-    loads(example, "README.md")
+    # Its repro is a script beside the baseline, as a real one would be.
+    for script in re.findall(r'repro = "([^"]+)"', example):
+        (tmp_path / script).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / script).write_text("print('reproduced')\n")
+    loads(example, str(tmp_path / "baseline.toml"))
