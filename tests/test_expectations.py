@@ -277,3 +277,15 @@ def test_the_shipped_baselines_are_as_update_expectations_writes_them(name: str)
     # So that a run that changes nothing leaves the file as it is.
     path = Path(BASELINES_DIR) / f"{name}.toml"
     assert dump(load(str(path)), name) == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in Path(BASELINES_DIR).glob("*.toml")))
+def test_a_shipped_intermittent_entry_has_a_committed_reproduction(name: str) -> None:
+    # An intermittent entry checks nothing; the kit accepts one only where a script shows,
+    # without the kit, that the target itself varies.
+    for entry in load(str(Path(BASELINES_DIR) / f"{name}.toml")).entries:
+        if entry.outcome == "intermittent":
+            script = Path(BASELINES_DIR) / str(entry.reproduction)
+            assert script.is_file(), f"{name}: {entry.contract}: {script} is missing"
+            assert script.read_text(encoding="utf-8").startswith('"""'), (
+                f"{script} should say what it shows, in its docstring")

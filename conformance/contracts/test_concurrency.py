@@ -78,7 +78,8 @@ def _check_stalled_stream_client(server: ServedServer) -> None:
             stalled.sendall(head)
             echoed = stream.recv_exactly(stalled, len(head), timeout=bounds.HANDLER_REPORT,
                                          watch=watch)
-            assert echoed == head.upper(), (
+            echoed_right = echoed == head.upper()
+            assert echoed_right, (
                 "before stalling, the client's first write was not echoed: "
                 + difference(echoed, head.upper()))
             silent_since = time.monotonic()
@@ -87,7 +88,8 @@ def _check_stalled_stream_client(server: ServedServer) -> None:
                                           timeout=bounds.OTHERS_SERVED,
                                           watch=server.watch(len(others)))
             for number, (plan, transcript) in enumerate(zip(others, transcripts), 1):
-                assert transcript.received == plan.payload.upper(), (
+                echoed_right = transcript.received == plan.payload.upper()
+                assert echoed_right, (
                     f"while one client stalled, other client {number} of {len(others)} was "
                     f"not served ({transcript.describe()}): "
                     + difference(transcript.received, plan.payload.upper()))
@@ -98,7 +100,8 @@ def _check_stalled_stream_client(server: ServedServer) -> None:
             stalled.shutdown(socket.SHUT_WR)
             rest = stream.recv_exactly(stalled, len(tail), timeout=bounds.echo_timeout(
                 len(tail)))
-            assert rest == tail.upper(), (
+            echoed_right = rest == tail.upper()
+            assert echoed_right, (
                 f"after {silence:.2f}s of silence, the stalled client's echo was cut: "
                 + difference(rest, tail.upper()))
 
@@ -137,7 +140,8 @@ def _check_slow_datagram_handler(server: ServedServer) -> None:
             f"it returned, e.g. {excerpt(held_up[0].datagram or b'')} in "
             f"{held_up[0].ran_in}: the server handled one datagram at a time")
         for number, (data, reply) in enumerate(zip(sent, replies), 1):
-            assert reply.reply == data.upper(), (
+            echoed_right = reply.reply == data.upper()
+            assert echoed_right, (
                 f"datagram {number} of {len(sent)} got no reply {reply.waited}"
                 if reply.reply is None
                 else f"datagram {number} of {len(sent)}: "

@@ -49,7 +49,8 @@ def test_datagram_handler_rfile_wfile(serve: Callable[..., ServedServer]) -> Non
         assert received == len(sent), (
             f"rfile.read() returned {received} bytes of the {len(sent)}-byte datagram")
         # wfile: "A file object to which the reply is written."
-        assert reply.reply == sent.upper(), (
+        echoed_right = reply.reply == sent.upper()
+        assert echoed_right, (
             f"no reply reached the client {reply.waited}"
             if reply.reply is None
             else "the reply's first datagram: " + difference(reply.reply, sent.upper()))

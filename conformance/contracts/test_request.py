@@ -80,7 +80,8 @@ def test_request_udp_tuple(server: ServedServer) -> None:
             "socket.socket")
         assert handlers[0].setup.request_socket_is_server_socket, (
             "self.request[1] is not the server's own socket (self.server.socket)")
-        assert reply.reply == sent.upper(), (
+        echoed_right = reply.reply == sent.upper()
+        assert echoed_right, (
             "no reply reached the client" if reply.reply is None
             else difference(reply.reply, sent.upper()))
 

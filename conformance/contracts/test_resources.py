@@ -142,7 +142,8 @@ def test_resources_max_children(serve: Callable[..., ServedServer],
                                         timeout=bounds.HANDLER_REPORT)
         for number, (data, (reply, waited)) in enumerate(zip(sent, received), 1):
             # "new requests will wait until one child process has finished"
-            assert reply == data.upper(), (
+            echoed_right = reply == data.upper()
+            assert echoed_right, (
                 f"request {number} of {len(sent)} was not served (it got {reply!r}"
                 + (f", then nothing more {waited})" if waited else ")"))
         in_children = [h for h in handlers if h.finished and h.pid != parent]
@@ -242,7 +243,8 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
         exited = []
         for _ in range(max_children - 1):
             reply, waited = _reply_to(server, payload)
-            assert reply == payload.upper(), (
+            echoed_right = reply == payload.upper()
+            assert echoed_right, (
                 f"with max_children = {max_children}, a request made while no other was "
                 f"being handled got no echo {waited}")
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
@@ -265,7 +267,8 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
             busy_returned = any(h.uid == busy[0].uid and h.handle_returned
                                 for h in server.handlers())
             # collect_children(): "except ChildProcessError: # someone else reaped it"
-            assert reply == payload.upper() and not busy_returned, (
+            echoed_right = reply == payload.upper()
+            assert echoed_right and not busy_returned, (
                 f"with max_children = {max_children} and SIGCHLD ignored, after "
                 f"{len(exited)} child(ren) had exited (reaped by the kernel) and one was "
                 "still busy, a new request was "

@@ -145,7 +145,8 @@ def test_stream_handler_wfile_unbuffered(serve: Callable[..., ServedServer]) -> 
                                             watch=watch)
                 # wbufsize = 0: "we make wfile unbuffered because (a) often after a
                 # write() we want to read and we need to flush the line"
-                assert reply == expected, (
+                echoed_right = reply == expected
+                assert echoed_right, (
                     f"request {number} of {len(script)}, {excerpt(request.encode())}: " + (
                         f"the client received no reply within {bounds.LINE_REPLY:g}s (or "
                         "before the handler ended): what handle() wrote to wfile was held "
@@ -191,7 +192,8 @@ def test_stream_handler_wfile_writes_all(serve: Callable[..., ServedServer]) -> 
             "wfile.write(b) did not write all of b: " + ", ".join(
                 f"write() of {short.length} bytes returned {short.written!r}"
                 for short in returned.short_writes))
-        assert received == expected, (
+        echoed_right = received == expected
+        assert echoed_right, (
             f"{size} bytes written with one wfile.write(): " + difference(received, expected))
 
     check()

@@ -56,7 +56,8 @@ def test_udp_max_packet_size(server: ServedServer) -> None:
         assert received == expected, (
             f"a {size}-byte datagram reached the handler as {len(received)} bytes, not "
             f"{len(expected)} (max_packet_size = {limit}): " + difference(received, expected))
-        assert reply.reply == expected.upper(), (
+        echoed_right = reply.reply == expected.upper()
+        assert echoed_right, (
             "no reply reached the client" if reply.reply is None
             else difference(reply.reply, expected.upper()))
 
