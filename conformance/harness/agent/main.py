@@ -3,6 +3,7 @@ the user's handler and server classes), say hello, then answer the kit's request
 says quit."""
 
 import argparse
+import faulthandler
 import os
 import sys
 
@@ -51,6 +52,9 @@ def main(argv=None):
     # The protocol keeps the real stdout; whatever the implementation prints goes to stderr.
     writer = protocol.Writer(os.fdopen(os.dup(1), "w"))
     os.dup2(2, 1)
+    # A target that crashes the interpreter (a segfault in a C extension, a greenlet
+    # switched across threads) leaves its Python traceback in the stderr the kit reports.
+    faulthandler.enable(all_threads=True)
     # Before the prelude and the import, so that they see only the capped os.fork.
     forks.install()
     # Import the implementation from the user's folder, never from the kit's: __main__
