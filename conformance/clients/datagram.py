@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from conformance import bounds
 from conformance.clients import wire_log
 from conformance.clients.ending import Deadline, Watch
 
@@ -48,7 +49,7 @@ def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True
     """Send ``datagram`` from a fresh socket and read one reply, if one comes in time: within
     ``timeout``, or with a ``watch``, soon after the server is done with the request."""
     with client_socket(address, bind=bind) as sock:
-        deadline = Deadline(timeout, watch)
+        deadline = Deadline(timeout, watch, grace=bounds.DATAGRAM_GRACE)
         sock.sendto(datagram, address if isinstance(address, str) else tuple(address))
         wire_log.record("client", "sent a datagram", datagram)
         reply = _receive(sock, deadline)
@@ -83,7 +84,7 @@ def exchange_all(address: Any, datagrams: list[bytes], *, timeout: float,
     replies: dict[int, bytes | None] = {}
     with contextlib.ExitStack() as stack, selectors.DefaultSelector() as selector:
         socks = [stack.enter_context(client_socket(address)) for _ in datagrams]
-        deadline = Deadline(timeout, watch)
+        deadline = Deadline(timeout, watch, grace=bounds.DATAGRAM_GRACE)
         for number, (sock, datagram) in enumerate(zip(socks, datagrams)):
             sock.sendto(datagram, target)
             selector.register(sock, selectors.EVENT_READ, number)

@@ -22,11 +22,14 @@ class Watch(Protocol):
 
 class Deadline:
     """The end of one client's wait: ``timeout`` seconds from now, or earlier, a grace
-    period after ``watch`` says the server is done (never, without a watch)."""
+    period after ``watch`` says the server is done (never, without a watch): ``grace``
+    seconds, by default ``bounds.AFTER_HANDLER_GRACE``."""
 
-    def __init__(self, timeout: float, watch: Watch | None = None) -> None:
+    def __init__(self, timeout: float, watch: Watch | None = None,
+                 grace: float | None = None) -> None:
         now = time.monotonic()
         self._timeout = timeout
+        self._grace = bounds.AFTER_HANDLER_GRACE if grace is None else grace
         self._bound = now + timeout
         self._watch = watch
         self._next_check = now + bounds.SERVED_CHECK
@@ -46,7 +49,7 @@ class Deadline:
             assert self._watch is not None
             if self._watch.served():
                 now = time.monotonic()
-                self._grace_end = now + bounds.AFTER_HANDLER_GRACE
+                self._grace_end = now + self._grace
             else:
                 now = time.monotonic()
                 self._next_check = now + bounds.SERVED_CHECK
@@ -68,15 +71,14 @@ class Deadline:
         done with the request"."""
         if self._grace_end is None:
             return f"within {self._timeout:g}s"
-        return (f"in the {bounds.AFTER_HANDLER_GRACE:g}s after the server was done with "
-                "the request")
+        return f"in the {self._grace:g}s after the server was done with the request"
 
     def received(self) -> None:
         """Bytes arrived: the server still sends. Grace runs on from now; until the server
         is done, the watch is asked again only once the client has waited a while."""
         now = time.monotonic()
         if self._grace_end is not None:
-            self._grace_end = max(self._grace_end, now + bounds.AFTER_HANDLER_GRACE)
+            self._grace_end = max(self._grace_end, now + self._grace)
         else:
             self._next_check = now + bounds.SERVED_CHECK
 
