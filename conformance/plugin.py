@@ -449,7 +449,7 @@ def _hung(what: str) -> str:
 def _shutdown_problem(report: StopReport) -> str | None:
     """What shutdown() did wrong, and how the harness ended serve_forever() instead."""
     if report.shutdown_hung:
-        called = _hung("shutdown()")
+        called = f"shutdown() did not return within {report.shutdown_waited:g}s"
     elif report.shutdown_failed:
         called = f"shutdown() raised {report.shutdown_error}"
     else:

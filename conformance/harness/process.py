@@ -459,14 +459,19 @@ class ServedServer:
     def stop(self, timeout: float | None = None) -> StopReport:
         """shutdown() then server_close(), each bounded by ``timeout`` (default:
         ``bounds.STOP``); where they fail, the harness ends serve_forever() and closes the
-        socket by other means. Says what happened (see StopReport)."""
+        socket by other means. Says what happened (see StopReport).
+
+        The harness waits for shutdown() only as long as the contract lifecycle.shutdown_bound
+        allows, the loops' poll_interval plus ``bounds.LOOP_SLACK``: one that takes longer
+        is that contract's failure, and every other test's server is stopped by other means
+        without waiting out the whole bound."""
         timeout = bounds.STOP if timeout is None else timeout
         if self.stop_report is None:
             # shutdown(), the loops' end, two means of ending them, server_close(): at most
             # ``timeout`` each.
             self.stop_report = StopReport.from_reply(self.harness.call(
                 "stop", timeout=5 * timeout + bounds.HARNESS_ANSWER, id=self.id,
-                timeout_s=timeout))
+                timeout_s=timeout, shutdown_s=bounds.LOOP_SLACK))
         return self.stop_report
 
 

@@ -63,7 +63,8 @@ class StopReport:
     the socket was still open after server_close(), and the harness closed it.
     ``stranded``: what still runs in the harness (loops, calls that never returned);
     ``children``: the harness's child processes left afterwards that were not there
-    before the server was made."""
+    before the server was made. ``shutdown_waited``: how long the harness waited for
+    shutdown() to return (a "hung" one did not return within it)."""
 
     shutdown: str
     close: str
@@ -75,6 +76,7 @@ class StopReport:
     serve_forever_stopped: bool = True
     socket_left_open: bool = False
     stranded: tuple[str, ...] = ()
+    shutdown_waited: float = 0.0
 
     @property
     def shutdown_hung(self) -> bool:
@@ -114,7 +116,8 @@ class StopReport:
                    forced=tuple(reply.get("forced", ())),
                    serve_forever_stopped=bool(reply.get("serve_forever_stopped", True)),
                    socket_left_open=bool(reply.get("socket_left_open")),
-                   stranded=tuple(reply.get("stranded", ())))
+                   stranded=tuple(reply.get("stranded", ())),
+                   shutdown_waited=float(reply.get("shutdown_waited", 0.0)))
 
 
 @dataclass(frozen=True)

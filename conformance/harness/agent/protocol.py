@@ -21,7 +21,8 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   inspect    {"class": NAME or SPEC, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
-  stop       {"id": ID, "timeout_s": T}               -> {"shutdown": ..., "close": ...,
+  stop       {"id": ID, "timeout_s": T, "shutdown_s": S}
+                                                      -> {"shutdown": ..., "close": ...,
                                                           "serve_forever_exited": bool,
                                                           "forced": [...], "stranded": [...],
                                                           ...} (module ``teardown``)

@@ -33,6 +33,8 @@ SERVER_CLASSES = (
     "ForkingUnixDatagramServer",
 )
 EVENT_LIMIT = 60000
+# serve_forever()'s own default.
+DEFAULT_POLL_INTERVAL = 0.5
 
 
 class _Server(object):
@@ -46,6 +48,8 @@ class _Server(object):
         self.events = []
         # serve_forever() calls the kit made itself, as tasks
         self.loops = []
+        # The poll_interval of every serve_forever() of the server.
+        self.poll_intervals = []
         # The agent's children before the server existed: the target's own helpers.
         self.children_before = set(inspection.children_of(os.getpid()))
         # every call the kit made on the server, as tasks
@@ -154,9 +158,10 @@ class Agent(object):
         if request.get("sigchld") == "ignore":
             record.sigchld_before = (signal.signal(signal.SIGCHLD, signal.SIG_IGN),)
         if request.get("serve", True):
+            record.poll_intervals.append(float(request.get("poll_interval", 0.05)))
             record.thread = threading.Thread(
                 target=server.serve_forever,
-                kwargs={"poll_interval": float(request.get("poll_interval", 0.05))},
+                kwargs={"poll_interval": record.poll_intervals[-1]},
                 name="conformance-serve-%d" % server_id)
             record.thread.daemon = True
             record.serving = True
@@ -209,6 +214,7 @@ class Agent(object):
         if request["method"] == "serve_forever":
             record.serving = True
             record.loops.append(task)
+            record.poll_intervals.append(float(args[0]) if args else DEFAULT_POLL_INTERVAL)
         if request.get("background"):
             task_id = next(self._ids)
             self._tasks[task_id] = task
@@ -291,10 +297,14 @@ class Agent(object):
         record = self._servers.pop(request["id"])
         self._server_objects.pop(request["id"], None)
         timeout = min(float(request.get("timeout_s", 5)), 60.0)
+        shutdown_wait = timeout
+        if request.get("shutdown_s") is not None:
+            slowest = max(record.poll_intervals or [DEFAULT_POLL_INTERVAL])
+            shutdown_wait = min(timeout, float(request["shutdown_s"]) + slowest)
         running = [task for task in record.calls
                    if task.running() and task not in record.loops]
         reply = teardown.stop(record.server, record.serving, record.loop_threads(), running,
-                              timeout)
+                              timeout, shutdown_wait)
         for before in record.sigchld_before:
             # None: a handler installed outside Python, which cannot be put back from here.
             signal.signal(signal.SIGCHLD, signal.SIG_DFL if before is None else before)

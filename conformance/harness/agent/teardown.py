@@ -68,18 +68,19 @@ def _end_loops(server, loops, timeout):
     return forced
 
 
-def stop(server, serving, loops, tasks, timeout):
+def stop(server, serving, loops, tasks, timeout, shutdown_wait=None):
     """Stop ``server``: shutdown() if a serve_forever() (one of ``loops``) ever ran, each
-    loop's end, server_close(), each bounded by ``timeout`` seconds, with the means above
-    where they fail. ``tasks`` are the server's calls still running, if any. The stop op's
-    reply (see the protocol module)."""
-    reply = {"shutdown": "not serving", "forced": []}
+    loop's end, server_close(), each bounded by ``timeout`` seconds (shutdown() by
+    ``shutdown_wait``, if given), with the means above where they fail. ``tasks`` are the
+    server's calls still running, if any. The stop op's reply (see the protocol module)."""
+    shutdown_wait = timeout if shutdown_wait is None else shutdown_wait
+    reply = {"shutdown": "not serving", "forced": [], "shutdown_waited": shutdown_wait}
     calls = list(tasks)
     grace = timeout
     if serving:
         shutdown = Task(lambda: server.shutdown(), "shutdown()")
         calls.append(shutdown)
-        outcome = shutdown.wait(timeout)
+        outcome = shutdown.wait(shutdown_wait)
         reply["shutdown"] = outcome["result"]
         reply["shutdown_error"] = outcome.get("error")
         # A shutdown() that raised will not stop the loop now; one that hung had its time.
