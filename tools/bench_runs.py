@@ -68,11 +68,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(command: list[str], *, cwd: Path, log: Path, term_after: float) -> Finished:
-    """Run ``command`` with its output in ``log``; at ``term_after`` seconds send it
-    SIGTERM (as ``timeout -s TERM`` does), and SIGKILL its whole process group if it is
-    still there GRACE seconds later."""
-    env = {**os.environ}
+def run(command: list[str], *, cwd: Path, log: Path, term_after: float,
+        env: dict[str, str] | None = None) -> Finished:
+    """Run ``command`` (with ``env`` added to this environment) and its output in ``log``;
+    at ``term_after`` seconds send it SIGTERM (as ``timeout -s TERM`` does), and SIGKILL its
+    whole process group if it is still there GRACE seconds later. If this process is
+    interrupted meanwhile (Ctrl-C, or a signal handler that raises), the run is stopped the
+    same way before the exception goes on: no run outlives its caller."""
+    env = {**os.environ, **(env or {})}
     env.pop("PYTEST_XDIST_WORKER", None)
     env.pop("PYTEST_ADDOPTS", None)
     cpu_before = _children_cpu()
@@ -85,19 +88,30 @@ def run(command: list[str], *, cwd: Path, log: Path, term_after: float) -> Finis
             finished.code = process.wait(term_after)
         except subprocess.TimeoutExpired:
             finished.terminated_at = term_after
-            process.send_signal(signal.SIGTERM)
-            termed = time.perf_counter()
-            try:
-                finished.code = process.wait(GRACE)
-                finished.exited_after_term = time.perf_counter() - termed
-            except subprocess.TimeoutExpired:
-                finished.killed = True
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                finished.code = process.wait()
+            _stop(process, finished)
+        except BaseException:
+            _stop(process, finished)
+            raise
     finished.seconds = time.perf_counter() - started
     finished.cpu_seconds = _children_cpu() - cpu_before
     return finished
+
+
+def _stop(process: subprocess.Popen[bytes], finished: Finished) -> None:
+    """SIGTERM, so that the kit writes its reports and stops its harnesses; SIGKILL to the
+    whole process group GRACE seconds later (or at once if this wait is interrupted)."""
+    process.send_signal(signal.SIGTERM)
+    termed = time.perf_counter()
+    try:
+        finished.code = process.wait(GRACE)
+        finished.exited_after_term = time.perf_counter() - termed
+    except subprocess.TimeoutExpired:
+        finished.killed = True
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            finished.code = process.wait()
 
 
 def kit_command(impls: list[str], *, profile: str, workers: str, report_dir: Path,
