@@ -176,7 +176,12 @@ class Harness:
         except OSError as exc:
             raise self._failure(
                 f"the harness exited before it could be sent {op!r} ({exc})") from None
+        deadline = time.monotonic() + timeout
         reply = self._read(timeout, op)
+        # A request whose wait was interrupted (Ctrl-C, SIGTERM during a test) is answered
+        # later: its reply comes before this one's and says nothing about it.
+        while isinstance(reply.get("seq"), int) and reply["seq"] < self._seq:
+            reply = self._read(max(0.0, deadline - time.monotonic()), op)
         if reply.get("seq") != self._seq:
             raise self._failure(f"the harness answered {op!r} with a reply to another request "
                                 f"(seq {reply.get('seq')}, not {self._seq})")
