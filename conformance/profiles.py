@@ -25,6 +25,10 @@ PROFILES = {
     "ci": settings(max_examples=60, derandomize=True, database=None, **_COMMON),
     # The kit's own self-tests: enough to catch the broken fixtures, little more.
     "quick": settings(max_examples=12, derandomize=True, database=None, **_COMMON),
+    # The self-tests' sweep of every broken fixture over the whole catalog: each contract's
+    # explicit examples and a few generated ones, which catch every fixture (the sweep
+    # shows it) at a third of the quick profile's cost.
+    "sweep": settings(max_examples=4, derandomize=True, database=None, **_COMMON),
     # Before a release: a long search.
     "thorough": settings(max_examples=500, **_COMMON),
 }
