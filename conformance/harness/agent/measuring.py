@@ -27,6 +27,8 @@ import atexit
 import os
 import re
 import socket
+import sys
+import traceback
 
 # The oldest coverage.py with dynamic contexts (Coverage.switch_context).
 MINIMUM_VERSION = (5, 0)
@@ -49,8 +51,13 @@ class Measuring(object):
             self._context = context
 
     def save(self):
-        """Write what this process measured to its own data file."""
-        self._cov.save()
+        """Write what this process measured to its own data file. Never raises: a process
+        that ends must end, and the agent must still end what the target forked."""
+        try:
+            self._cov.save()
+        except Exception:
+            sys.stderr.write("conformance harness: could not save coverage data of process "
+                             "%d:\n%s" % (os.getpid(), traceback.format_exc()))
 
 
 def _concurrency():
@@ -99,10 +106,8 @@ def _measure_children(measuring):
     real_exit = os._exit
 
     def saving_exit(status):
-        try:
-            measuring.save()
-        finally:
-            real_exit(status)
+        measuring.save()
+        real_exit(status)
 
     def measured_fork():
         pid = fork()
