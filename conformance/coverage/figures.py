@@ -1,8 +1,9 @@
 """What a run executed of its target, as coverage.py's JSON report says it: small frozen
 classes, their form in results.json (docs/results.md, ``coverage``) and the terminal's line.
 
-The kit reads coverage.py's JSON report (``coverage json --show-contexts``, format 2 and 3:
-coverage.py 5.0 and newer) here and nowhere else.
+The kit reads coverage.py's JSON report (``coverage json --show-contexts``) here and nowhere
+else. Its summaries, missing lines and contexts are there from coverage.py 5.0 on; a target
+whose coverage.py is too old to list missing branches per file gets none listed.
 """
 
 from __future__ import annotations
