@@ -96,6 +96,11 @@ HARNESS_ANSWER = 10.0
 HARNESS_QUIT = 3.0
 HARNESS_KILLED = 5.0
 HARNESS_EXIT = 2.0
+# --coverage: the target's interpreter says which coverage.py it has within this, and
+# coverage.py combines the run's data and writes its reports within COVERAGE_REPORT (a whole
+# catalog on forking servers leaves thousands of data files: a file per forked child).
+COVERAGE_CHECK = 60.0
+COVERAGE_REPORT = 600.0
 # A stream client connects within this.
 CONNECT = 5.0
 # The longest Hypothesis spends shrinking one test's failing example. Past it the report
@@ -115,6 +120,7 @@ GROW_UNDER_LOAD = (
     "SERVED_ECHO", "WIND_DOWN", "SERVER_CALL", "STOP", "CHILD_REAPED", "LOOP_SLACK",
     "SHUTDOWN_SLACK", "HANDLE_TIMEOUT_SLACK", "QUIET", "HARNESS_START", "HARNESS_ANSWER",
     "HARNESS_QUIT", "HARNESS_KILLED", "HARNESS_EXIT", "CONNECT", "SHRINK_BUDGET",
+    "COVERAGE_CHECK", "COVERAGE_REPORT",
 )
 SCALE_ENV = "CONFORMANCE_TIMEOUT_SCALE"
 _UNSCALED = {name: globals()[name] for name in GROW_UNDER_LOAD}

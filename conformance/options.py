@@ -63,7 +63,7 @@ class Option:
 
 
 _TARGET_OPTIONS = ("impl", "python", "prelude", "handler")
-_REPEATABLE = ("target", "impl", "contract", "server", "server_class")
+_REPEATABLE = ("target", "impl", "contract", "server", "server_class", "coverage_include")
 # Options naming what the kit starts, beyond those of a target: any of them is bad usage
 # until the harness has started with it.
 STARTING_OPTIONS = (*_TARGET_OPTIONS, "server_class")
@@ -115,6 +115,15 @@ OPTIONS: tuple[Option, ...] = (
            help="multiply the kit's bounds on waits by FACTOR on a busy machine, e.g. 2 "
                 "(default: the CONFORMANCE_TIMEOUT_SCALE environment variable, else 1); "
                 "what a contract asks of the target stays the same"),
+    Option("--coverage", action="store_true", default=False,
+           help="measure, with coverage.py in the target's interpreter, the lines and "
+                "branches of the implementation the run executed: figures in results.json "
+                "and the summary, an annotated listing in DIR/<target>/coverage/ (see "
+                "docs/coverage.md)"),
+    Option("--coverage-include", action="append", metavar="GLOB",
+           help="with --coverage, measure these files too (a path or glob relative to the "
+                "current folder, or starting with a wildcard), e.g. 'mypkg/*' "
+                "(repeatable; default: the implementation's module file alone)"),
     Option("--max-time", metavar="SECONDS", type=float,
            help="start no contract test after this many seconds: the reports list what did "
                 "not run, and the run exits 1 (default: no limit)"),
@@ -152,6 +161,8 @@ class RunOptions:
     report_dir: str = "reports"
     max_time: float | None = None
     timeout_scale: float = 1.0
+    coverage: bool = False
+    coverage_include: tuple[str, ...] = ()
     profile: str | None = None
     seed: str | None = None
 
@@ -167,7 +178,9 @@ class RunOptions:
             values[field.name] = tuple(value or ()) if field.name in _REPEATABLE else value
         values["timeout_scale"] = _timeout_scale(values["timeout_scale"])
         seed = getoption("hypothesis_seed")
-        values["strict"] = bool(values["strict"])  # pytest leaves it None when not given
+        # pytest leaves them None when not given
+        values["strict"] = bool(values["strict"])
+        values["coverage"] = bool(values["coverage"])
         return cls(**values, profile=profile, seed=None if seed is None else str(seed))
 
     def check(self) -> None:
@@ -188,6 +201,8 @@ class RunOptions:
         if self.max_time is not None and self.max_time <= 0:
             raise OptionsError(f"--max-time {self.max_time:g}: must be a positive number "
                                "of seconds")
+        if self.coverage_include:
+            self._check_coverage_include()
         labels = self.labels()
         if len(labels) > 1:
             self._check_several(labels)
@@ -196,6 +211,14 @@ class RunOptions:
                 target.check_syntax()
         except TargetError as exc:
             raise OptionsError(str(exc)) from None
+
+    def _check_coverage_include(self) -> None:
+        if not self.coverage:
+            raise OptionsError(f"--coverage-include {self.coverage_include[0]} needs "
+                               "--coverage")
+        if not all(pattern.strip() for pattern in self.coverage_include):
+            raise OptionsError("--coverage-include: an empty glob; name files, e.g. "
+                               "'mypkg/*'")
 
     def _check_several(self, labels: list[str]) -> None:
         """Several targets in one run: each needs a report of its own, and a baseline file

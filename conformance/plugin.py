@@ -27,6 +27,13 @@ from conformance.contracts.catalog import (
     catalog,
     server_cases,
 )
+from conformance.coverage.measurement import (
+    CoverageError,
+    Measurement,
+    absolute_globs,
+    require_coverage,
+)
+from conformance.coverage.measurement import context as coverage_context
 from conformance.expectations import (
     FAIL,
     Baseline,
@@ -69,6 +76,10 @@ _USER_SERVERS = pytest.StashKey[tuple[UserServerClass, ...]]()
 # How the controller hands them to xdist workers: they then collect the same cases
 # without starting a harness first.
 _WORKER_INPUT = "conformance_server_classes"
+# --coverage: what each target's harnesses measure, by label, as the controller decided it
+# (it empties the data folders before any worker starts a harness).
+_MEASUREMENTS = pytest.StashKey["dict[str, Measurement]"]()
+_COVERAGE_INPUT = "conformance_coverage"
 USER_PROPERTY = "conformance"
 _MESSAGE_LIMIT = 4000
 _STRICT_XPASS = "[XPASS(strict)]"
@@ -156,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
         label: TargetRun(pool, _baseline(config, pool.target, servers_of))
         for label, pool in pools.items()}
     if _is_worker(config):
+        _measure_as_told(config, runs)
         return
     collector = ResultsCollector(config, USER_PROPERTY)
     for label, run in runs.items():
@@ -167,7 +179,38 @@ def pytest_configure(config: pytest.Config) -> None:
         collector.add_target(label, results,
                              run.baseline if options.update_expectations else None,
                              servers_of)
+    if options.coverage:
+        _measure(config, options, runs, collector)
     config.pluginmanager.register(collector, "conformance-results")
+
+
+def _measure(config: pytest.Config, options: RunOptions, runs: dict[str, TargetRun],
+             collector: ResultsCollector) -> None:
+    """--coverage, on the controller: every target that can run here must have coverage.py
+    (bad usage otherwise); its harnesses measure into a fresh folder beside its reports,
+    and the collector reports on what they measured at the end."""
+    include = absolute_globs(options.coverage_include, str(config.invocation_params.dir))
+    measurements = config.stash[_MEASUREMENTS] = {}
+    for label, run in runs.items():
+        if run.pool.unavailable:
+            continue
+        interpreter = run.target.interpreter()
+        try:
+            require_coverage(interpreter)
+        except CoverageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        measurement = measurements[label] = Measurement.fresh(collector.folder(label),
+                                                               include)
+        run.pool.measurement = measurement
+        collector.measure(label, interpreter, measurement)
+
+
+def _measure_as_told(config: pytest.Config, runs: dict[str, TargetRun]) -> None:
+    """--coverage, on an xdist worker: measure as the controller decided."""
+    told = config.workerinput.get(_COVERAGE_INPUT, {})  # type: ignore[attr-defined]
+    for label, fields in told.items():
+        runs[label].pool.measurement = Measurement(fields["folder"],
+                                                   tuple(fields["include"]))
 
 
 def _probe_all(options: RunOptions,
@@ -202,6 +245,9 @@ def _user_servers(config: pytest.Config,
 def pytest_configure_node(node: Any) -> None:
     users = node.config.stash.get(_USER_SERVERS, ())
     node.workerinput[_WORKER_INPUT] = [dataclasses.asdict(user) for user in users]
+    node.workerinput[_COVERAGE_INPUT] = {
+        label: dataclasses.asdict(measurement)
+        for label, measurement in node.config.stash.get(_MEASUREMENTS, {}).items()}
 
 
 def _servers_of(users: tuple[UserServerClass, ...]) -> dict[str, tuple[str, ...]] | None:
@@ -368,12 +414,19 @@ def serve(request: pytest.FixtureRequest, target_run: TargetRun, server_class: s
             handler = _default_handler(harness, target_run.target, server_class)
         if "Unix" in server_class:
             options.setdefault("family", "unix")
-        served = harness.start(server_class, handler, user_class=user_class, **options)
+        served = harness.start(server_class, handler, user_class=user_class,
+                               context=_coverage_context(request, server_case), **options)
         started.append(served)
         return served
 
     yield start
     _stop_all(started, target_run.pool, server_class)
+
+
+def _coverage_context(request: pytest.FixtureRequest, case: ServerCase) -> str | None:
+    """The coverage context of what a contract test's servers run (--coverage)."""
+    contract: Contract | None = getattr(request.node.function, "contract", None)
+    return None if contract is None else coverage_context(contract.id, case.name)
 
 
 def _default_handler(harness: Harness, target: Target, server_class: str) -> HandlerSpec:

@@ -42,6 +42,8 @@ from tests.conftest import BROKEN, REPO
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
     (["--timeout-scale", "0"], "--timeout-scale 0: must be a positive number"),
     (["--timeout-scale", "fast"], "--timeout-scale fast: must be a positive number"),
+    (["--coverage-include", "src/*"], "--coverage-include src/* needs --coverage"),
+    (["--coverage", "--coverage-include", " "], "--coverage-include: an empty glob"),
 ])
 def test_bad_usage_is_exit_2_with_one_line(run_kit, args: list[str], says: str) -> None:
     run = run_kit(*args)

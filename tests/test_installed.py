@@ -1,7 +1,8 @@
 """The kit as users get it: a wheel built from this checkout, installed with pip into a fresh
 virtualenv, run from a folder outside the checkout. The wheel must carry the agent package,
 the shipped baselines, kit.ini and the report site's templates; `--target eventlet` then
-finds its baseline inside site-packages and holds to it.
+finds its baseline inside site-packages and holds to it, and `--coverage` works with what
+pip installed (coverage.py is one of the kit's dependencies).
 
 Slow (a wheel, a virtualenv, pip installing pytest, Hypothesis, xdist and eventlet): one
 virtualenv serves the whole module. pip needs PyPI (or the index pip is configured with);
@@ -38,6 +39,7 @@ _OFFLINE = re.compile(r"NewConnectionError|Temporary failure in name resolution|
 # What the wheel must hold besides the modules: the package data the kit reads at run time.
 PACKAGE_DATA = ("conformance/kit.ini", "conformance/baselines/eventlet.toml",
                 "conformance/harness/agent/__main__.py", "conformance/harness/agent/main.py",
+                "conformance/harness/agent/measuring.py",
                 "conformance/report_site/templates/index.html.j2")
 # Left out of the copy the wheel is built from: an in-tree build writes build/ and
 # *.egg-info, which must not land in the checkout.
@@ -128,3 +130,16 @@ def test_the_installed_kit_holds_eventlet_to_its_shipped_baseline(installed: Pat
                                    "eventlet.toml"), baseline
     assert baseline.is_relative_to(installed.parent.parent), baseline
     assert {c["id"] for c in results["contracts"]} == set(EVENTLET_CONTRACTS)
+
+
+def test_the_installed_kit_measures_coverage_out_of_the_box(installed: Path,
+                                                            tmp_path: Path) -> None:
+    # coverage.py comes with the kit: the default target, the kit's own interpreter, has it.
+    done = _run([str(installed), "-m", "conformance", "--coverage", "--contract", "echo.upper",
+                 "--server", "TCPServer", "--hypothesis-profile", "quick"], RUN_TIMEOUT,
+                tmp_path)
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-3000:]
+    with open(tmp_path / "reports" / "stdlib" / "results.json", encoding="utf-8") as fp:
+        coverage = json.load(fp)["coverage"]
+    assert coverage["error"] is None and coverage["lines"]["executed"] > 0, coverage
+    assert (tmp_path / "reports" / "stdlib" / "coverage" / "index.html").is_file()

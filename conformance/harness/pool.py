@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from conformance.coverage.measurement import Measurement
 from conformance.harness.process import Harness
 from conformance.targets import Target, TargetError
 
@@ -14,7 +15,9 @@ class HarnessPool:
     """Holds this process's harness for the target.
 
     A preset that cannot run here (``unavailable``, or a package its harness fails to
-    import, explained with ``install_hint``) skips every contract with the reason."""
+    import, explained with ``install_hint``) skips every contract with the reason. With a
+    ``measurement`` (--coverage, set before the first harness starts), every harness
+    measures what the implementation executes."""
 
     def __init__(self, target: Target, *, unavailable: str | None = None,
                  install_hint: str | None = None) -> None:
@@ -22,6 +25,7 @@ class HarnessPool:
         self.unavailable = unavailable
         self._install_hint = install_hint
         self._harness: Harness | None = None
+        self.measurement: Measurement | None = None
 
     def get(self) -> Harness:
         """The running harness; restarts a broken one, skips an unavailable target."""
@@ -31,7 +35,7 @@ class HarnessPool:
             self.discard()
         if self._harness is None:
             try:
-                self._harness = Harness(self.target)
+                self._harness = Harness(self.target, self.measurement)
             except TargetError as exc:
                 if self._install_hint is None:
                     raise

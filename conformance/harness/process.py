@@ -25,6 +25,7 @@ from dataclasses import fields
 from typing import Any
 
 from conformance import bounds
+from conformance.coverage.measurement import Measurement
 from conformance.harness.handlers import (
     MARK_ATTRIBUTE,
     DatagramEcho,
@@ -89,10 +90,12 @@ class HarnessError(Exception):
 
 
 class Harness:
-    """One agent process running the target's interpreter, with the implementation loaded."""
+    """One agent process running the target's interpreter, with the implementation loaded;
+    with a ``measurement`` (--coverage), measuring what the implementation executes."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, measurement: Measurement | None = None) -> None:
         self.target = target
+        self.measurement = measurement
         # Lives as long as the agent; close() closes it. Appended to, so that the agent's
         # writes land at its end wherever the kit reads, and after stderr_mark() empties it.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
@@ -102,7 +105,8 @@ class Harness:
         self._buffer = b""
         self._seq = 0
         self.broken = False
-        command = [target.interpreter(), "-u", AGENT_PATH, *target.harness_args()]
+        command = [target.interpreter(), "-u", AGENT_PATH, *target.harness_args(),
+                   *(measurement.harness_args() if measurement else ())]
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -117,7 +121,7 @@ class Harness:
             raise
         if not self.hello.get("ok"):
             self.close()
-            stage = {"prelude": f"--prelude {target.prelude}",
+            stage = {"prelude": f"--prelude {target.prelude}", "coverage": "--coverage",
                      "handler": f"--handler {target.handler}",
                      "server-class": f"--server-class {self._given_spec()}"}.get(
                          self.hello.get("stage", ""), f"--impl {target.impl}")
@@ -232,7 +236,8 @@ class Harness:
               attrs: dict[str, Any] | None = None, serve: bool = True,
               bind_and_activate: bool = True, verify: bool = True,
               poll_interval: float | None = None, port: int | None = None,
-              ignore_sigchld: bool = False, user_class: str | None = None) -> ServedServer:
+              ignore_sigchld: bool = False, user_class: str | None = None,
+              context: str | None = None) -> ServedServer:
         """Run ``server_class`` on a loopback address with ``handler``, which reports what
         it observes.
 
@@ -243,7 +248,9 @@ class Harness:
         inet6): the port to bind instead of a free one; ``ignore_sigchld``: SIGCHLD is
         SIG_IGN in the harness while the server runs, so that the kernel reaps its
         children; ``user_class``: the spec of a user's own server class (one of
-        ``facts.server_classes``) to run instead, ``server_class`` being its kind."""
+        ``facts.server_classes``) to run instead, ``server_class`` being its kind;
+        ``context``: the coverage context of what the harness runs from now on (the contract
+        and server class; used only while measuring)."""
         options: dict[str, Any] = {"serve": serve, "bind_and_activate": bind_and_activate}
         if family is not None:
             options["family"] = family
@@ -257,6 +264,8 @@ class Harness:
             options["port"] = port
         if ignore_sigchld:
             options["sigchld"] = "ignore"
+        if context is not None and self.measurement is not None:
+            options["context"] = context
         reply = self.call("start", server=user_class or server_class,
                           handler=_handler_message(handler),
                           **options)

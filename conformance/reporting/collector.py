@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from conformance.contracts.catalog import Contract, catalog
+from conformance.coverage.measurement import Measurement
+from conformance.coverage.report import report
 from conformance.expectations import FAILED, PASSED, Baseline, dump, updated
 from conformance.reporting.junit import write_junit
 from conformance.reporting.results import Case, RunResults
@@ -31,6 +33,9 @@ class _TargetReport:
     baseline: Baseline | None
     # Each contract's server classes, when not the catalog's (--server-class).
     servers_of: dict[str, tuple[str, ...]] | None = None
+    # --coverage: the interpreter whose coverage.py makes the reports, and what its
+    # harnesses measured.
+    measured: tuple[str, Measurement] | None = None
     written: bool = False
 
     def write(self) -> None:
@@ -47,9 +52,22 @@ class _TargetReport:
         with open(new.path, "w", encoding="utf-8") as out:
             out.write(dump(new, self.results.target["name"]))
 
+    def report_coverage(self, cwd: str) -> None:
+        """Combine what the harnesses measured and make coverage.py's reports (paths
+        shown relative to ``cwd``): once, at the end, when every harness has saved its
+        data."""
+        if self.measured is None:
+            return
+        interpreter, measurement = self.measured
+        self.results.coverage = report(interpreter, measurement, self.folder,
+                                       f"{self.results.target['name']}: coverage by the "
+                                       "socketserver conformance kit", cwd)
+
     def summary_lines(self) -> list[tuple[str, dict[str, bool]]]:
         lines = verdict_lines(self.results)
         lines.append((f"reports: {_shown(self.folder)}/{{results.json,junit.xml}}", {}))
+        if self.results.coverage is not None:
+            lines.append((self.results.coverage.summary_line(_shown), {}))
         used = self.results.baseline
         lines.append(("baseline: " + (f"{_shown(used.path)} (sha256 {used.sha256[:12]})"
                                       if used else "none"), {}))
@@ -80,6 +98,15 @@ class ResultsCollector:
         folder = os.path.join(str(self.config.invocation_params.dir),
                               self.config.getoption("report_dir"), results.target["name"])
         self._targets[label] = _TargetReport(results, folder, baseline, servers_of)
+
+    def folder(self, label: str) -> str:
+        """The folder of the reports on the target tests know by ``label``."""
+        return self._targets[label].folder
+
+    def measure(self, label: str, interpreter: str, measurement: Measurement) -> None:
+        """Report, at the end, what the harnesses of this target measured (--coverage),
+        with the coverage.py of ``interpreter``."""
+        self._targets[label].measured = (interpreter, measurement)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Without xdist: this process collected the tests it will run.
@@ -131,6 +158,7 @@ class ResultsCollector:
             if not results.contracts and not results.expected:
                 # No contract test in this session (pytest run for something else).
                 continue
+            target.report_coverage(str(self.config.invocation_params.dir))
             target.write()
             if target.baseline is not None:
                 target.update_expectations(target.baseline)

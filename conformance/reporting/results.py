@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from conformance.contracts.catalog import Contract
+from conformance.coverage.figures import CoverageResults
 from conformance.expectations import BaselineFile
 
 SCHEMA = "socketserver-conformance/results"
@@ -143,6 +144,8 @@ class RunResults:
     expected: dict[str, list[str]] = field(default_factory=dict)
     # Why the run ended before every selected case finished: "max-time", "interrupted".
     stopped: str | None = None
+    # --coverage: what the run executed of the target, once measured at its end.
+    coverage: CoverageResults | None = None
     _cases: dict[str, Case] = field(default_factory=dict)
     _finished: set[str] = field(default_factory=set)
 
@@ -194,7 +197,9 @@ class RunResults:
     def sorted_results(self) -> list[ContractResult]:
         return [self.contracts[key] for key in sorted(self.contracts)]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, folder: str) -> dict[str, Any]:
+        """The results as results.json in ``folder`` holds them (its paths are relative to
+        that folder)."""
         unfinished = self.unfinished()
         return {
             "schema": SCHEMA,
@@ -214,16 +219,18 @@ class RunResults:
             "unfinished": [{"id": contract_id, "servers": servers}
                            for contract_id, servers in unfinished.items()],
             "summary": self.summary(),
+            "coverage": self.coverage.to_json(folder) if self.coverage else None,
             "contracts": [result.to_json(self.target.get("handler"))
                           for result in self.sorted_results()],
         }
 
     def write(self, path: str) -> None:
         """Write ``results.json`` at ``path``, creating its folder."""
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        folder = os.path.dirname(path) or "."
+        os.makedirs(folder, exist_ok=True)
         partial = path + ".partial"
         with open(partial, "w", encoding="utf-8") as out:
-            json.dump(self.to_json(), out, indent=2)
+            json.dump(self.to_json(folder), out, indent=2)
             out.write("\n")
         # A reader (or a run killed mid-write) sees the old file or the new, never half.
         os.replace(partial, path)

@@ -19,6 +19,7 @@ Modules, one concern each:
   instrumentation  the server subclasses whose request-handling methods report their calls
   inspection       what the kit cannot see from outside: sockets, /proc, children, zombies
   loading          importing modules and attributes by name or by file
+  measuring        coverage.py in the harness (--coverage), imported only when asked
 
 Why a package loaded under a private name: the agent shares its interpreter with the user's
 implementation, whose own modules may well be called ``handlers`` or ``protocol``. Run by

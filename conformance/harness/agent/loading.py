@@ -6,9 +6,13 @@ import os
 import sys
 
 
+def _is_file(name):
+    return name.endswith(".py") or os.sep in name
+
+
 def import_module(name):
     """A module by dotted name, or by the path of a .py file (its folder importable)."""
-    if name.endswith(".py") or os.sep in name:
+    if _is_file(name):
         folder = os.path.dirname(os.path.abspath(name))
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -21,6 +25,16 @@ def import_module(name):
         spec.loader.exec_module(module)
         return module
     return importlib.import_module(name)
+
+
+def module_origin(name):
+    """The source file that ``import_module(name)`` would run, found without running it
+    (a dotted name's parent packages are imported, as its import would); None when there
+    is none (no such module, or one without a file)."""
+    if _is_file(name):
+        return os.path.abspath(name)
+    spec = importlib.util.find_spec(name)
+    return spec.origin if spec is not None and spec.has_location else None
 
 
 def import_attribute(spec):

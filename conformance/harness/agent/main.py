@@ -7,23 +7,33 @@ import faulthandler
 import os
 import sys
 
-from . import forks, protocol
+from . import forks, measuring, protocol
 from .handlers import user_handler_kind
 from .instrumentation import server_kind
-from .loading import import_attribute, import_module
+from .loading import import_attribute, import_module, module_origin
 from .state import Agent
 
 
-def _load(impl, prelude):
-    """(the implementation, None), or (None, the hello that says what failed)."""
+def _load(args):
+    """(the implementation, its Measuring or None, None), or (None, None, the hello that
+    says what failed). With --coverage-data, measuring starts after the prelude, which is
+    not the implementation, and before the import, whose module-level lines are."""
     stage = "prelude"
+    measurement = None
     try:
-        if prelude:
-            import_attribute(prelude)()
+        if args.prelude:
+            import_attribute(args.prelude)()
+        if args.coverage_data:
+            # Finding the implementation's file imports its parent packages.
+            stage = "import"
+            origin = module_origin(args.impl)
+            stage = "coverage"
+            measurement = measuring.start(args.coverage_data,
+                                          ([origin] if origin else []) + args.coverage_include)
         stage = "import"
-        return import_module(impl), None
+        return import_module(args.impl), measurement, None
     except BaseException as exc:
-        return None, protocol.hello_failure(stage, exc)
+        return None, None, protocol.hello_failure(stage, exc)
 
 
 def _load_server_classes(module, specs):
@@ -41,14 +51,35 @@ def _load_server_classes(module, specs):
     return loaded, None
 
 
-def main(argv=None):
-    """Run the agent; the exit status (3: the target could not be loaded)."""
+def _user_classes(module, args):
+    """(the kind of the user's handler or None, the user's server classes by spec, None),
+    or (None, {}, the hello that says which of them failed)."""
+    handler_kind = None
+    if args.handler:
+        try:
+            handler_kind = user_handler_kind(import_attribute(args.handler))
+        except BaseException as exc:
+            return None, {}, protocol.hello_failure("handler", exc)
+    user_servers, failure = _load_server_classes(module, args.server_class)
+    return handler_kind, user_servers, failure
+
+
+def _arguments(argv):
     parser = argparse.ArgumentParser()
     parser.add_argument("--impl", default="socketserver")
     parser.add_argument("--prelude", default="")
     parser.add_argument("--handler", default="")
     parser.add_argument("--server-class", action="append", default=[])
-    args = parser.parse_args(argv)
+    # --coverage: the data file to measure into, and what to measure beyond the
+    # implementation's own file (module ``measuring``).
+    parser.add_argument("--coverage-data", default="")
+    parser.add_argument("--coverage-include", action="append", default=[])
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Run the agent; the exit status (3: the target could not be loaded)."""
+    args = _arguments(argv)
     # The protocol keeps the real stdout; whatever the implementation prints goes to stderr.
     writer = protocol.Writer(os.fdopen(os.dup(1), "w"))
     os.dup2(2, 1)
@@ -60,26 +91,21 @@ def main(argv=None):
     # Import the implementation from the user's folder, never from the kit's: __main__
     # took the agent's folder off sys.path, this puts the user's in its place.
     sys.path.insert(0, os.getcwd())
-    module, failure = _load(args.impl, args.prelude)
-    handler_kind = None
-    if failure is None and args.handler:
-        try:
-            handler_kind = user_handler_kind(import_attribute(args.handler))
-        except BaseException as exc:
-            failure = protocol.hello_failure("handler", exc)
-    user_servers = {}
+    module, measurement, failure = _load(args)
     if failure is None:
-        user_servers, failure = _load_server_classes(module, args.server_class)
+        handler_kind, user_servers, failure = _user_classes(module, args)
     if failure is not None:
         writer.send(failure)
         return 3
-    agent = Agent(module, user_servers)
+    agent = Agent(module, user_servers, measurement)
     hello = agent.hello()
     hello["user_handler"] = handler_kind
     writer.send(hello)
     try:
         protocol.serve(agent, sys.stdin.fileno(), writer)
     finally:
+        if measurement is not None:
+            measurement.save()
         # Told to quit, or the kit is gone (its requests end, or a reply to it fails):
         # nothing the target forked outlives the agent.
         forks.end_group()

@@ -4,10 +4,11 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   on start   {"op": "hello", "ok": true, "python": ..., "classes": [...],
               "server_classes": [{"spec": ..., "name": ..., "kind": ...}, ...]}
              or {"op": "hello", "ok": false, "stage": ..., "error": ...}
-             (stage "server-class" names the class's "spec" too)
+             (stage "server-class" names the class's "spec" too; stage "coverage": the
+             measurement --coverage-data asks for could not start)
   start      {"server": NAME or SPEC, "handler": KIND or {"kind": KIND, options}, "family": ...,
               "attrs": {...}, "serve": bool, "verify": bool, "port": N,
-              "sigchld": "ignore"}
+              "sigchld": "ignore", "context": COVERAGE CONTEXT}
              -> {"id": ID, "address": ...}
   events     {"id": ID, "since": N, "timeout_s": T, "wake": [KIND or "call:METHOD", ...]}
              -> {"events": [...], "next": M}, once one of the kinds (any) came, or at T

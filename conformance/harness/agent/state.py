@@ -80,12 +80,14 @@ def _address(family, request):
 
 class Agent(object):
     """The implementation ``module`` under test, the user's own server classes
-    (``user_servers``: spec -> class) and what the agent started with them. Create it
-    after the prelude ran: it opens the event channel."""
+    (``user_servers``: spec -> class) and what the agent started with them; with
+    ``measuring`` (--coverage), each server starts under the coverage context the kit names.
+    Create it after the prelude ran: it opens the event channel."""
 
-    def __init__(self, module, user_servers=None):
+    def __init__(self, module, user_servers=None, measuring=None):
         self.module = module
         self.user_servers = dict(user_servers or {})
+        self._measuring = measuring
         self._servers = {}
         self._server_objects = {}
         self._tasks = {}
@@ -130,7 +132,10 @@ class Agent(object):
         verify_request refuse every request; ``port`` (inet, inet6) is the port to bind,
         0 (a free one) by default; ``sigchld`` "ignore" sets SIGCHLD to SIG_IGN until the
         server stops, so that the kernel, not the server, reaps its children;
-        ``server`` may name a user's own server class by its spec."""
+        ``server`` may name a user's own server class by its spec; ``context`` is the
+        coverage context of what runs from now on (with --coverage)."""
+        if self._measuring is not None and request.get("context"):
+            self._measuring.switch(request["context"])
         cls = self._class(request["server"])
         if cls is None:
             raise AttributeError("%s has no %s" % (self.module.__name__, request["server"]))
