@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -143,9 +144,91 @@ def test_cli_dispatches_report(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "index.html").is_file()
 
 
+def _coverage(html: str | None = "coverage/index.html", **extra: Any) -> dict[str, Any]:
+    """A results.json ``coverage`` object as docs/results.md describes it."""
+    def figures(executed: int, total: int) -> dict[str, Any]:
+        return {"executed": executed, "total": total,
+                "percent": round(100.0 * executed / total, 1) if total else None}
+
+    files = [
+        {"path": "/usr/lib/python3.11/socketserver.py", "lines": figures(171, 300),
+         "branches": figures(27, 70), "missing_lines": [150], "missing_branches": [[1, 2]],
+         "one_contract_lines": {"count": 5, "by_contract": {
+             "echo.upper": [203, 204, 205], "lifecycle.handle_timeout": [281, 282]}}},
+        # A second file whose lists results.json cut short: 4 lines, 1 listed.
+        {"path": "/src/mypkg/extra.py", "lines": figures(0, 13), "branches": figures(0, 4),
+         "missing_lines": [1], "missing_branches": [],
+         "one_contract_lines": {"count": 4, "by_contract": {"echo.upper": [9]}}},
+    ]
+    return {"tool": "coverage.py 7.17.5", "include": ["/src/mypkg/*"], "html": html,
+            "data": "coverage-data/.coverage", "error": None,
+            "lines": figures(171, 313), "branches": figures(27, 74), "files": files,
+            **extra}
+
+
+def test_coverage_is_shown_and_links_to_the_listing(tmp_path: Path) -> None:
+    passing = [_contract("echo.upper", "passed", [_case("TCPServer", "passed")])]
+    reports = tmp_path / "reports"
+    _write(reports / "covered", _results("covered", passing, coverage=_coverage()))
+    listing = reports / "covered" / "coverage" / "index.html"
+    listing.parent.mkdir()
+    listing.write_text("<html>coverage.py</html>", encoding="utf-8")
+    _write(reports / "failed", _results("failed", passing, coverage=_coverage(
+        error="coverage combine: No data to combine", lines=None, branches=None,
+        files=[])))
+    _write(reports / "plain", _results("plain", passing, coverage=None))
+    assert report([str(reports)]) == 0
+    index = _read(reports / "index.html")
+    assert '<section id="coverage">' in index
+    assert "171 / 313 (54.6%)" in index and "27 / 74 (36.5%)" in index
+    assert "2 files · coverage.py 7.17.5" in index
+    # 9 lines one contract alone reaches, 6 of them listed, by contract, most first.
+    assert "<b>9</b> lines" in index
+    assert "echo.upper 4 · lifecycle.handle_timeout 2 · 3 not listed" in index
+    href = 'href="covered/coverage/index.html"'
+    assert index.count(href) == 1
+    assert (reports / "covered" / "coverage" / "index.html").is_file()
+    # A run whose coverage.py produced no figures says why; no listing file: no link.
+    assert "no figures: coverage combine: No data to combine" in index
+    missing = reports / "failed" / "coverage" / "index.html"
+    assert f"coverage.py HTML not found:</span> <code>{missing}</code>" in index
+    # Targets without coverage get no row.
+    assert 'id="coverage-covered"' in index and 'id="coverage-failed"' in index
+    assert 'id="coverage-plain"' not in index
+
+    # Built elsewhere: the listing is not under the site, so the page says where it is.
+    site = tmp_path / "site"
+    assert report([str(reports), "--out", str(site)]) == 0
+    index = _read(site / "index.html")
+    assert "171 / 313 (54.6%)" in index and href not in index
+    assert ("coverage.py HTML not under the site&#39;s folder:</span> "
+            f"<code>{listing}</code>") in index
+
+    # Inside a site built higher up, the link climbs down the folders to the listing.
+    assert report([str(tmp_path)]) == 0
+    index = _read(tmp_path / "index.html")
+    assert 'href="reports/covered/coverage/index.html"' in index
+    assert (tmp_path / "reports" / "covered" / "coverage" / "index.html").is_file()
+
+
+def test_without_coverage_the_index_is_unchanged(tmp_path: Path) -> None:
+    passing = [_contract("echo.upper", "passed", [_case("TCPServer", "passed")])]
+    # An older file has no coverage key; a run without --coverage has it null.
+    _write(tmp_path / "absent" / "t", _results("t", passing))
+    _write(tmp_path / "null" / "t", _results("t", passing, coverage=None))
+    built = []
+    for folder in ("absent", "null"):
+        assert report([str(tmp_path / folder)]) == 0
+        index = _read(tmp_path / folder / "index.html")
+        assert 'id="coverage' not in index and "coverage.py" not in index
+        assert "meter" not in index.split("</style>", 1)[1]
+        built.append(re.sub(r"Built [^<]* by", "Built by", index))
+    assert built[0] == built[1]
+
+
 def _kit_results(run_kit) -> tuple[Path, list[str]]:
     """Real results.json files from small kit runs, and the targets they are about."""
-    runs = [("stdlib", ("--contract", "handler.*", "--server", "TCPServer"), 0),
+    runs = [("stdlib", ("--contract", "handler.*", "--server", "TCPServer", "--coverage"), 0),
             ("recv_text_mode", ("--impl", str(BROKEN / "recv_text_mode.py"),
                                 "--contract", "echo.upper", "--server", "TCPServer"), 1)]
     if importlib.util.find_spec("eventlet") is not None:
@@ -168,6 +251,15 @@ def test_site_from_kit_runs_in_chromium(run_kit, tmp_path: Path) -> None:
     index = report_dir / "index.html"
     failure = report_dir / "pages" / "recv_text_mode" / "echo.upper.html"
     assert failure.is_file()
+    # The stdlib's run measured coverage: its figures, and a link to coverage.py's listing.
+    listing = report_dir / "stdlib" / "coverage" / "index.html"
+    stdlib = json.loads(_read(report_dir / "stdlib" / "results.json"))["coverage"]
+    lines = stdlib["lines"]
+    assert listing.is_file()
+    shown = _read(index)
+    assert f'{lines["executed"]} / {lines["total"]} ({lines["percent"]:g}%)' in shown
+    assert shown.count('href="stdlib/coverage/index.html"') == 1
+    assert 'id="coverage-recv_text_mode"' not in shown
     if "eventlet" in targets:
         baseline = _read(report_dir / "pages" / "eventlet" / "lifecycle.context_manager.html")
         assert "<code>eventlet.toml</code>" in baseline
@@ -193,6 +285,10 @@ def test_site_from_kit_runs_in_chromium(run_kit, tmp_path: Path) -> None:
             shot = tmp_path / "report-index.png"
             page.screenshot(path=str(shot), full_page=True)
             print(f"screenshot: {shot}")
+            page.get_by_role("link", name="coverage.py HTML").click()
+            page.wait_for_load_state()
+            assert page.url == listing.as_uri()
+            page.goto(index.as_uri())
             page.locator("td.cell.v-failed a").first.click()
             page.wait_for_load_state()
             assert page.url == failure.as_uri()

@@ -6,8 +6,11 @@ interpreter and platform share a column (the newest result of each contract wins
 get columns of their own. The site goes to ``<first DIR>/index.html`` (or ``--out DIR``):
 
 - ``index.html``: per target its interpreter, platform, versions, profile, verdict counts
-  and a stacked bar of them; then the matrix of contracts (grouped by family, rows where
-  targets disagree first) against targets;
+  and a stacked bar of them; for each run with ``--coverage``, its line and branch
+  figures, the lines only one contract reaches (contract -> count), and a link to
+  coverage.py's HTML listing when that is under the site's folder (else where it is);
+  then the matrix of contracts (grouped by family, rows where targets disagree first)
+  against targets;
 - ``pages/<target>/<contract id>.html``: one page per failure, error and expected failure,
   with each server class's message, counterexample, reproduce command, baseline entry and
   transcript.
@@ -40,6 +43,10 @@ Fields read (all optional but ``contracts[].id``; what is missing is shown as un
         absent: the page says "no transcript recorded".
     Without cases (older files), the contract's own outcome, message, counterexample and
     reproduce stand for one case.
+    coverage                null or absent: no coverage shown for the run; else
+      tool, html (relative to the results.json folder, or absolute), error,
+      lines, branches: {"executed", "total", "percent"}
+      files[]: path, one_contract_lines: {"count", "by_contract": {"id": [lines]}}
 """
 
 from __future__ import annotations

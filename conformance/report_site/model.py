@@ -188,6 +188,115 @@ class Result:
 
 
 @dataclass(frozen=True)
+class CoverageFigures:
+    """``executed`` of ``total`` lines (or branches); ``percent`` to one decimal, None when
+    ``total`` is 0."""
+
+    executed: int
+    total: int
+    percent: float | None
+
+    @classmethod
+    def read(cls, raw: Any) -> CoverageFigures | None:
+        """None unless ``raw`` has integer ``executed`` and ``total``; a missing percent is
+        computed from them."""
+        if not isinstance(raw, dict):
+            return None
+        executed, total = _number(raw.get("executed")), _number(raw.get("total"))
+        if executed is None or total is None:
+            return None
+        percent = _number(raw.get("percent"))
+        if percent is None and total:
+            percent = round(100.0 * executed / total, 1)
+        return cls(int(executed), int(total), percent if total else None)
+
+    @property
+    def shown(self) -> str:
+        """``171 / 313 (54.6%)``, or ``0 / 0`` when there is nothing to count."""
+        percent = "" if self.percent is None else f" ({self.percent:g}%)"
+        return f"{self.executed} / {self.total}{percent}"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A results.json's ``coverage`` object (runs with ``--coverage``), every file together.
+
+    ``html`` is the path of coverage.py's HTML listing as the file gives it (relative to the
+    results.json folder unless absolute), ``html_path`` where that is from the current
+    folder. ``lines`` and ``branches`` are None when the file records none (``error`` then
+    says why, if it says). ``one_contract`` is, per contract id, how many of the lines
+    that one contract alone reaches results.json lists, most first;
+    ``one_contract_count`` is how many such lines there are, which is more than the listed
+    sum when results.json cut its lists short.
+    """
+
+    source: str
+    tool: str | None = None
+    html: str | None = None
+    error: str | None = None
+    lines: CoverageFigures | None = None
+    branches: CoverageFigures | None = None
+    files: tuple[str, ...] = ()
+    one_contract_count: int = 0
+    one_contract: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def read(cls, raw: Any, source: str) -> Coverage | None:
+        """None when ``raw`` is not an object (null, or absent in older files)."""
+        if not isinstance(raw, dict):
+            return None
+        files = [f for f in raw.get("files") or () if isinstance(f, dict)]
+        count, listed = _one_contract(files)
+        return cls(source=source, tool=_text(raw.get("tool")), html=_text(raw.get("html")),
+                   error=_text(raw.get("error")),
+                   lines=CoverageFigures.read(raw.get("lines")),
+                   branches=CoverageFigures.read(raw.get("branches")),
+                   files=tuple(_text(f.get("path")) or "?" for f in files),
+                   one_contract_count=count, one_contract=listed)
+
+    @property
+    def html_path(self) -> str | None:
+        """The HTML listing's path: absolute as recorded, else joined to the results.json
+        folder."""
+        if self.html is None:
+            return None
+        return os.path.join(os.path.dirname(self.source), self.html)
+
+    @property
+    def one_contract_unlisted(self) -> int:
+        """How many lines one contract alone reaches that results.json does not list."""
+        return self.one_contract_count - sum(n for _, n in self.one_contract)
+
+    @property
+    def measured(self) -> str | None:
+        """The measured files in short: ``socketserver.py``, or ``3 files``."""
+        if not self.files:
+            return None
+        if len(self.files) == 1:
+            return os.path.basename(self.files[0])
+        return f"{len(self.files)} files"
+
+
+def _one_contract(files: list[dict[str, Any]]) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """The files' ``one_contract_lines`` together: how many lines (never fewer than are
+    listed), and how many are listed per contract, most first."""
+    count = 0
+    listed: dict[str, int] = {}
+    for entry in files:
+        alone = entry.get("one_contract_lines")
+        if not isinstance(alone, dict):
+            continue
+        count += int(_number(alone.get("count")) or 0)
+        by_contract = alone.get("by_contract")
+        for contract_id, lines in (by_contract.items() if isinstance(by_contract, dict)
+                                   else ()):
+            if isinstance(lines, list):
+                listed[str(contract_id)] = listed.get(str(contract_id), 0) + len(lines)
+    ordered = tuple(sorted(listed.items(), key=lambda kv: (-kv[1], kv[0])))
+    return max(count, sum(listed.values())), ordered
+
+
+@dataclass(frozen=True)
 class Run:
     """One results.json: a target, how it was run, and its results."""
 
@@ -200,6 +309,8 @@ class Run:
     kit_version: str | None
     packages: tuple[tuple[str, str], ...]
     results: tuple[Result, ...]
+    # None: the run measured no coverage (no --coverage, or a file older than it).
+    coverage: Coverage | None = None
 
     @classmethod
     def load(cls, path: str) -> Run:
@@ -225,6 +336,7 @@ class Run:
             packages=_packages(target.get("packages") or doc.get("packages")),
             results=tuple(Result.read(c) for c in doc["contracts"]
                           if isinstance(c, dict) and c.get("id")),
+            coverage=Coverage.read(doc.get("coverage"), path),
         )
 
     @property
@@ -300,6 +412,12 @@ class Column:
     @property
     def packages(self) -> tuple[tuple[str, str], ...]:
         return tuple(sorted({pair for r in self.runs for pair in r.packages}))
+
+    @property
+    def coverage_runs(self) -> list[Run]:
+        """Its runs that measured coverage, oldest first (figures of separate runs do not
+        add up, so each is shown on its own)."""
+        return [r for r in self.runs if r.coverage is not None]
 
     def verdict(self, contract_id: str) -> str:
         result = self.results.get(contract_id)

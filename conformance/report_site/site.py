@@ -7,6 +7,7 @@ import datetime
 import os
 import re
 import shutil
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from conformance.report_site.model import (
     VERDICTS,
     Column,
     Contract,
+    Coverage,
     Result,
     Run,
 )
@@ -96,6 +98,66 @@ class Section:
     @property
     def size(self) -> int:
         return sum(len(rows) for _, rows in self.families)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Where a run's coverage.py HTML listing is, seen from the site: ``href`` (relative
+    to the site's index.html, URL-quoted) only when the file exists under the site's
+    folder; otherwise None, ``problem`` says why and ``path`` is where it was looked for
+    (absolute; None when results.json names no listing)."""
+
+    href: str | None
+    path: str | None
+    problem: str | None = None
+
+    @classmethod
+    def find(cls, coverage: Coverage, out: str) -> Listing:
+        """The listing of ``coverage`` for a site built in ``out``, as the file system has
+        it now: linked only if it is a file under ``out``."""
+        path = coverage.html_path
+        if path is None:
+            return cls(None, None, "none recorded")
+        absolute = os.path.abspath(path)
+        if not os.path.isfile(path):
+            return cls(None, absolute, "not found")
+        if not _inside(path, out):
+            return cls(None, absolute, "not under the site's folder")
+        relative = os.path.relpath(path, out).replace(os.sep, "/")
+        return cls(urllib.parse.quote(relative), absolute)
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """One run's coverage, as the index's coverage table shows it; ``origin`` names the
+    run's results.json when its target has several runs with coverage, else None."""
+
+    column: Column
+    coverage: Coverage
+    listing: Listing
+    origin: str | None = None
+    number: int = 1
+
+    @property
+    def anchor(self) -> str:
+        """The row's id, unique in the page: ``coverage-<slug>``, then ``-2``, ``-3`` for
+        a target's further runs."""
+        suffix = f"-{self.number}" if self.number > 1 else ""
+        return f"coverage-{self.column.slug}{suffix}"
+
+
+def coverage_rows(columns: list[Column], out: str) -> list[CoverageRow]:
+    """A row per run that measured coverage, in the targets' order; targets without
+    coverage get none."""
+    built = []
+    for column in columns:
+        measured = column.coverage_runs
+        for n, run in enumerate(measured, start=1):
+            assert run.coverage is not None
+            origin = _shown([run], out)[0] if len(measured) > 1 else None
+            built.append(CoverageRow(column, run.coverage, Listing.find(run.coverage, out),
+                                     origin, n))
+    return built
 
 
 def page_path(column: Column, contract_id: str) -> str:
@@ -209,7 +271,7 @@ def build(runs: list[Run], columns: list[Column], out: str) -> list[str]:
     _write(index, env.get_template("index.html.j2").render(
         root="", columns=columns, targets=targets, sections=sections(all_rows),
         contracts=len(all_rows), disagreeing=sum(r.disagree for r in all_rows),
-        sources=_shown(runs, out), **common))
+        coverage=coverage_rows(columns, out), sources=_shown(runs, out), **common))
     page = env.get_template("failure.html.j2")
     for row in all_rows:
         for cell in row.cells:
@@ -232,6 +294,15 @@ def _shown(runs: list[Run], out: str) -> list[str]:
         shown.append(os.path.abspath(run.source) if relative.startswith(os.pardir)
                      else relative)
     return sorted(shown)
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` is under ``folder`` (False on another drive)."""
+    try:
+        relative = os.path.relpath(path, folder)
+    except ValueError:
+        return False
+    return relative != os.pardir and not relative.startswith(os.pardir + os.sep)
 
 
 def _write(path: str, text: str) -> None:
