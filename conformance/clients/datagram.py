@@ -7,6 +7,7 @@ import os
 import selectors
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +51,10 @@ def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True
     ``timeout``, or with a ``watch``, soon after the server is done with the request."""
     with client_socket(address, bind=bind) as sock:
         deadline = Deadline(timeout, watch, grace=bounds.DATAGRAM_GRACE)
+        # Dated before sendto(): the handler may run before sendto() has returned here.
+        began = time.time()
         sock.sendto(datagram, address if isinstance(address, str) else tuple(address))
-        wire_log.record("client", "sent a datagram", datagram)
+        wire_log.record("client", "sent a datagram", datagram, at=began)
         reply = _receive(sock, deadline)
         if reply is None:
             wire_log.record("client", f"no reply {deadline.waited()}")

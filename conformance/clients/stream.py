@@ -78,10 +78,13 @@ class StreamClient:
                  expect: int, until_eof: bool, half_close: bool = True,
                  name: str = "client") -> None:
         self.name = name
+        # The entry is dated when the connection began: the server may accept it, and its
+        # handler start, before connect() has returned here.
+        began = time.time()
         self.sock = connect(address)
         self.sock.setblocking(False)
         self.transcript = Transcript(b"".join(c for _, c in chunks), self.sock.getsockname())
-        wire_log.record(name, f"connected from {self.transcript.client_address}")
+        wire_log.record(name, f"connected from {self.transcript.client_address}", at=began)
         self._chunks = list(chunks)
         self._pending = b""
         self._next_write = time.monotonic() + (chunks[0][0] if chunks else 0.0)

@@ -36,14 +36,17 @@ _log: list[Entry] = []
 _example: list[object] = [None]
 
 
-def record(who: str, event: str, data: bytes | None = None) -> None:
-    """Add an entry to the current example's log."""
+def record(who: str, event: str, data: bytes | None = None, *,
+           at: float | None = None) -> None:
+    """Add an entry to the current example's log, dated ``at`` (``time.time()``; default:
+    now)."""
     example = _current_example()
     if example is not _example[0]:
         _example[0] = example
         _log.clear()
     if len(_log) < MAX_ENTRIES:
-        _log.append(Entry(time.time(), who, event, None if data is None else shown(data)))
+        _log.append(Entry(time.time() if at is None else at, who, event,
+                          None if data is None else shown(data)))
 
 
 def entries() -> list[Entry]:
