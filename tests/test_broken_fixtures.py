@@ -21,7 +21,7 @@ from tests.conftest import BROKEN, KitRun, kit
 BREAKS_PREFIX = re.compile(r"^Breaks ([a-z0-9_.]+):")
 # The whole catalog on every fixture: contract tests mostly wait on sockets and timers,
 # so more workers than cores keep the cores busy.
-WORKERS = "6"
+WORKERS = "12"
 # Bounds the one run of the whole catalog on every fixture.
 ALL_FIXTURES_TIMEOUT = 3600
 
