@@ -1,4 +1,6 @@
-"""The kit passes on the standard library of every interpreter it can find here."""
+"""The kit passes on the standard library of every interpreter it can find here, and on the
+running interpreter's it executes every line and branch of socketserver.py that can run on
+Linux."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 import pytest
 
 from conformance.contracts.catalog import catalog
+from tests import unreachable
 
 
 def _version(python: str) -> tuple[int, ...] | None:
@@ -40,7 +43,11 @@ def other_interpreters() -> list[str]:
 
 
 def test_stdlib_of_the_running_interpreter(run_kit) -> None:
-    run = run_kit(whole_catalog=True)
+    # One whole-catalog run checks both the verdicts and, measured with --coverage, that
+    # every line and branch of socketserver.py runs but those tests/stdlib_unreachable.toml
+    # lists for this CPython version (on a version it has no section for, the test says so
+    # and skips, the verdicts checked).
+    run = run_kit("--coverage", whole_catalog=True)
     assert run.code == 0, run.stdout + run.stderr
     outcomes = run.outcomes("stdlib")
     assert set(outcomes) == {c.id for c in catalog()}
@@ -52,6 +59,14 @@ def test_stdlib_of_the_running_interpreter(run_kit) -> None:
         "{}.{}.".format(*sys.version_info[:2]))
     assert (run.report_dir / "stdlib" / "junit.xml").is_file()
     assert f"{len(outcomes)} contracts: " in run.stdout
+    (measured,) = results["coverage"]["files"]
+    version = "{}.{}".format(*sys.version_info[:2])
+    entries = unreachable.listed(version)
+    if entries is None:
+        pytest.skip(f"{unreachable.LIST.name} has no section for CPython {version}: "
+                    "the verdicts were checked, the coverage of socketserver.py was not")
+    problems = unreachable.departures(measured, entries)
+    assert not problems, "\n".join(problems)
 
 
 def test_at_least_two_other_interpreters_are_here() -> None:
