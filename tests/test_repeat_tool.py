@@ -111,6 +111,15 @@ def test_a_run_without_results_is_named_not_compared() -> None:
         "no results.json: run 2")
 
 
+def test_a_run_that_skipped_every_case_checked_nothing() -> None:
+    unavailable = {"contracts": [{"id": "echo.upper", "cases": [
+        {"server": "TCPServer", "outcome": "skipped",
+         "message": "target gevent cannot run here: No module named 'gevent'"}]}]}
+    assert repeat.nothing_checked(unavailable) == (
+        "target gevent cannot run here: No module named 'gevent'")
+    assert repeat.nothing_checked(PASSING) is None
+
+
 def test_messages_are_shortened_to_one_line() -> None:
     assert repeat.shorten("  \nfirst   line\nsecond") == "first line"
     assert repeat.shorten(None) == "(no message)"

@@ -196,6 +196,16 @@ def case_counts(results: Mapping[str, Any]) -> dict[str, int]:
     return dict(Counter(verdict.outcome for verdict in verdicts(results).values()))
 
 
+def nothing_checked(results: Mapping[str, Any]) -> str | None:
+    """Why a run checked nothing (every case skipped, as for a target that cannot run
+    here: its first case's message), or None when some case passed or failed."""
+    found = verdicts(results)
+    if any(verdict.outcome != "skipped" for verdict in found.values()):
+        return None
+    messages = [verdict.message for verdict in found.values()]
+    return shorten(messages[0]) if messages else "no case ran"
+
+
 def shorten(message: str | None, width: int = MESSAGE_WIDTH) -> str:
     """A message's first non-empty line, its whitespace collapsed, cut to ``width``."""
     lines = [line for line in (message or "").splitlines() if line.strip()]
@@ -482,7 +492,8 @@ def load_seconds(options: argparse.Namespace) -> float:
 def run_all(options: argparse.Namespace, kit_args: Sequence[str],
             save: Callable[[Sequence[RunRecord]], None]) -> list[RunRecord] | None:
     """Every run, each saved as it ends; None when the kit refused the options (it then
-    exits 2 or 5, having checked nothing)."""
+    exits 2 or 5) or a run skipped every case (a target that cannot run here): having
+    checked nothing, repeating proves nothing."""
     runs_dir = options.report_dir / f"{target_label(options)}-runs"
     shutil.rmtree(runs_dir, ignore_errors=True)
 
@@ -497,6 +508,11 @@ def run_all(options: argparse.Namespace, kit_args: Sequence[str],
         if record.finished.code in KIT_REFUSED and record.results is None:
             print(f"repeat: error: the kit refused the run (exit {record.finished.code}): "
                   f"{last_line(record.folder / 'kit.log')}", file=sys.stderr)
+            return None
+        skipped_why = nothing_checked(record.results) if record.results else None
+        if skipped_why:
+            print(f"repeat: error: run {number} checked nothing, every case was skipped: "
+                  f"{skipped_why}", file=sys.stderr)
             return None
         records.append(record)
         print(record.progress(options.times), flush=True)
