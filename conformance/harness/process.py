@@ -30,6 +30,7 @@ from conformance.harness.handlers import (
     MARK_ATTRIBUTE,
     DatagramEcho,
     DatagramFile,
+    Defaults,
     Echo,
     HandlerSpec,
     Idle,
@@ -55,7 +56,8 @@ STDERR_TAIL = 2000
 STDERR_KEEP = 1 << 20
 # The agent's name for each kind of handler.
 _HANDLER_KINDS = {Echo: "echo", DatagramEcho: "udp-echo", Lines: "lines",
-                  DatagramFile: "datagram-file", Idle: "idle", UserClass: "user"}
+                  DatagramFile: "datagram-file", Idle: "idle", Defaults: "default",
+                  UserClass: "user"}
 # A handler spec's option -> the agent's name for it and, where it differs, the agent's
 # form of its value.
 _HANDLER_OPTIONS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
