@@ -422,6 +422,11 @@ class ServedServer:
         """Set these attributes on the server instance in the harness (``timeout``, ...)."""
         self.harness.call("set", id=self.id, attrs=attrs)
 
+    def set_socket_timeout(self, seconds: float | None) -> None:
+        """Call settimeout(``seconds``) on the server's socket in the harness (None: make
+        it blocking again)."""
+        self.harness.call("settimeout", id=self.id, seconds=seconds)
+
     def run_with_statement(self, *, timeout: float | None = None) -> CallOutcome:
         """Run ``with server as entered: pass`` in the harness, waiting at most ``timeout``
         (default: ``bounds.SERVER_CALL``); as call(), with the value True when ``entered``

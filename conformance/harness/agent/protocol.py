@@ -21,6 +21,7 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
              -> socket, attributes, threads, ...; children and zombies, connections
   inspect    {"class": NAME or SPEC, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
+  settimeout {"id": ID, "seconds": S or null}        -> settimeout(S) on the server's socket
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
   stop       {"id": ID, "timeout_s": T, "shutdown_s": S}
                                                       -> {"shutdown": ..., "close": ...,

@@ -284,6 +284,12 @@ class Agent(object):
             setattr(server, name, value)
         return {}
 
+    def op_settimeout(self, request):
+        """Call settimeout(``seconds``) on the server's socket (None: blocking), as programs
+        written before BaseServer.timeout existed did to bound handle_request()."""
+        self._servers[request["id"]].server.socket.settimeout(request.get("seconds"))
+        return {}
+
     def op_with(self, request):
         """Run ``with server as entered: pass``, bounded; the value says whether
         ``entered`` is the server itself."""
