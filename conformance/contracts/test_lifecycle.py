@@ -379,6 +379,27 @@ def test_lifecycle_bind_and_activate(serve: Callable[..., ServedServer],
     _stop(server, loop)
 
 
+@contract("lifecycle.bind_failure_closes", servers=ALL_SERVERS, level=SHOULD, reference=SOURCE)
+def test_lifecycle_bind_failure_closes(serve: Callable[..., ServedServer],
+                                       server_class: str) -> None:
+    """When binding fails in the constructor (the address is in use), the constructor
+    calls server_close() before it raises the error, so that it leaves no socket open.
+
+    The address is that of a server of the same class the kit started first, which holds
+    it: a TCP or UDP port, or a Unix socket's path."""
+    holder = serve(Idle(), serve=False)
+    built = holder.construct_at_address()
+    given_as = f"given the address {holder.address!r}, which another {server_class} holds"
+    assert built.raised, f"{given_as}, the constructor returned: binding did not fail"
+    # TCPServer.__init__: "except: self.server_close(); raise"
+    assert not built.socket_left_open, (
+        f"{given_as}, the constructor raised {built.error} and left the socket it had "
+        f"created open (it called server_close() {built.server_close_calls} times)")
+    assert built.server_close_calls == 1, (
+        f"{given_as}, the constructor raised {built.error} after calling server_close() "
+        f"{built.server_close_calls} times, not once")
+
+
 def _tcp_states(port: int) -> list[str]:
     """The states of this machine's IPv4 TCP sockets bound to ``port`` (Linux /proc; none
     elsewhere)."""

@@ -10,6 +10,9 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
               "attrs": {...}, "serve": bool, "verify": bool, "port": N,
               "sigchld": "ignore", "context": COVERAGE CONTEXT}
              -> {"id": ID, "address": ...}
+  construct  {"server": NAME or SPEC, "address": ADDRESS IN USE}
+             -> {"error": ..., "error_type": ..., "server_close_calls": N,
+                 "socket_left_open": bool}
   events     {"id": ID, "since": N, "timeout_s": T, "wake": [KIND or "call:METHOD", ...]}
              -> {"events": [...], "next": M}, once one of the kinds (any) came, or at T
   running    {"id": ID, "handlers": [UID, ...]}       -> {"running": [UID, ...]}
