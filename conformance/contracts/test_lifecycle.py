@@ -383,21 +383,21 @@ def test_lifecycle_bind_and_activate(serve: Callable[..., ServedServer],
 def test_lifecycle_bind_failure_closes(serve: Callable[..., ServedServer],
                                        server_class: str) -> None:
     """When binding fails in the constructor (the address is in use), the constructor
-    calls server_close() before it raises the error, so that it leaves no socket open.
+    calls server_close(), once, before it raises the error, so that the socket it created
+    is not left open.
 
     The address is that of a server of the same class the kit started first, which holds
-    it: a TCP or UDP port, or a Unix socket's path."""
+    it: a TCP or UDP port, or a Unix socket's path. That server_close() closes the socket
+    is lifecycle.server_close's to check."""
     holder = serve(Idle(), serve=False)
     built = holder.construct_at_address()
     given_as = f"given the address {holder.address!r}, which another {server_class} holds"
     assert built.raised, f"{given_as}, the constructor returned: binding did not fail"
     # TCPServer.__init__: "except: self.server_close(); raise"
-    assert not built.socket_left_open, (
-        f"{given_as}, the constructor raised {built.error} and left the socket it had "
-        f"created open (it called server_close() {built.server_close_calls} times)")
     assert built.server_close_calls == 1, (
         f"{given_as}, the constructor raised {built.error} after calling server_close() "
-        f"{built.server_close_calls} times, not once")
+        f"{built.server_close_calls} times, not once"
+        + ("; the socket it had created was left open" if built.socket_left_open else ""))
 
 
 def _tcp_states(port: int) -> list[str]:
@@ -559,10 +559,11 @@ def test_lifecycle_handle_request_socket_timeout(serve: Callable[..., ServedServ
                                                  server_class: str) -> None:
     """With a timeout set on the server's socket (settimeout()) and no request coming,
     handle_request() waits the shorter of that and the timeout attribute (if set), not
-    less, then calls handle_timeout() once and returns.
+    less, then returns.
 
     The stdlib's "Support people who used socket.settimeout() to escape handle_request
-    before self.timeout was available". A handle_request() still waiting at its bound is
+    before self.timeout was available". That it calls handle_timeout() then is
+    lifecycle.handle_timeout's to check. A handle_request() still waiting at its bound is
     sent a request, which its handler ends at once, so that it returns before the next
     example."""
     server = serve(Idle(), serve=False)
@@ -582,7 +583,6 @@ def test_lifecycle_handle_request_socket_timeout(serve: Callable[..., ServedServ
                     + ("None" if timeout is None else f"{timeout:.3f}") + " and no request")
         wanted = (f"the socket's timeout, {shorter:.3f}s" if timeout is None
                   else f"the shorter of the two, {shorter:.3f}s")
-        since = len(server.calls())
         bound = shorter + bounds.HANDLE_TIMEOUT_SLACK
         task = server.call_in_background("handle_request")
         outcome = server.join(task, timeout=bound)
@@ -595,10 +595,6 @@ def test_lifecycle_handle_request_socket_timeout(serve: Callable[..., ServedServ
         assert outcome.elapsed >= shorter - bounds.TIMEOUT_SLACK, (
             f"{given_as}, handle_request() returned after {outcome.elapsed:.3f}s, before "
             f"{wanted}")
-        timeouts = _calls_of(server, since, "handle_timeout")
-        assert len(timeouts) == 1, (
-            f"{given_as}, handle_request() called handle_timeout() {len(timeouts)} times, "
-            "not once")
 
     check()
 
