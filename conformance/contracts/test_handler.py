@@ -1,20 +1,24 @@
-"""The handler's view of who it serves: ``self.client_address`` and ``self.server``.
+"""The handler's view of who it serves: ``self.client_address`` and ``self.server``; and
+what BaseRequestHandler's own methods do.
 
 Documentation, BaseRequestHandler.handle(): "the request is available as self.request; the
 client address as self.client_address; and the server instance as self.server, in case it
-needs access to per-server information."
+needs access to per-server information." setup(), handle() and finish(): "The default
+implementation does nothing."
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import bounds
-from conformance.clients import round_trip
+from conformance.clients import datagram, round_trip, stream
 from conformance.contracts.catalog import ALL_SERVERS, DOCS, contract
-from conformance.harness import ServedServer
-from conformance.strategies import payloads
+from conformance.harness import HANDLER_LIFECYCLE, Defaults, ServedServer
+from conformance.strategies import ClientPlan, WritePattern, payloads
 
 HANDLE_DOC = DOCS + "#socketserver.BaseRequestHandler.handle"
 
@@ -58,3 +62,35 @@ def test_handler_server(server: ServedServer) -> None:
             f"{server.server_class} serving the request")
 
     check()
+
+
+@contract("handler.default_methods", servers=ALL_SERVERS, reference=HANDLE_DOC)
+def test_handler_default_methods(serve: Callable[..., ServedServer], server_class: str) -> None:
+    """A BaseRequestHandler subclass that overrides none of setup(), handle() and finish()
+    serves a request without error: the defaults do nothing, so the client receives
+    nothing, no byte on a stream and no reply to a datagram.
+
+    The stream client sends nothing and half-closes (a server that closes a connection
+    with unread bytes may reset it rather than end it), then reads until the server is
+    done with the connection; that the server closes it is eof.ends_handler's to check."""
+    server = serve(Defaults())
+    if server.is_datagram:
+        reply = datagram.exchange(server.address, b"hello", timeout=bounds.DATAGRAM_REPLY,
+                                  watch=server.watch())
+        answered = None if reply.reply is None else f"got the reply {reply.reply!r}"
+    else:
+        (transcript,) = stream.exchange(server.address, [ClientPlan(b"", WritePattern())],
+                                        until_eof=True, timeout=bounds.EOF,
+                                        watch=server.watch(closed=True))
+        answered = (None if not transcript.received
+                    else f"{transcript.describe()}, not 0 bytes")
+    handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+    assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+    handler = handlers[0]
+    # handle(): "The default implementation does nothing."
+    assert not handler.handle_raised, (
+        f"BaseRequestHandler.handle() raised {handler.handle_error.error}: the default "
+        "implementation does nothing")
+    assert handler.steps == HANDLER_LIFECYCLE, (
+        f"the handler went through {handler.steps}, not {HANDLER_LIFECYCLE}")
+    assert answered is None, f"with the default handle(), the client {answered}"

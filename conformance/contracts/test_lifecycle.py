@@ -8,11 +8,13 @@ the serve_forever() loop."; shutdown(): "Tell the serve_forever() loop to stop a
 until it does. shutdown() must be called while serve_forever() is running in a different
 thread otherwise it will deadlock."; handle_request(): "Process a single request. ... If no
 request is received within timeout seconds, handle_timeout() will be called and
-handle_request() will return."; "Finally, call server_close() to close the socket (unless
-you used a with statement)", and, new in 3.6, "Exiting the context manager is equivalent to
-calling server_close()". TCPServer: "If bind_and_activate is true, the constructor
-automatically attempts to invoke server_bind() and server_activate()". allow_reuse_address:
-"Whether the server will allow the reuse of an address. This defaults to False".
+handle_request() will return." (and, in the stdlib's source, no later than a timeout set
+on the server's socket with settimeout()); "Finally, call server_close() to close the
+socket (unless you used a with statement)", and, new in 3.6, "Exiting the context manager
+is equivalent to calling server_close()". TCPServer: "If bind_and_activate is true, the
+constructor automatically attempts to invoke server_bind() and server_activate()".
+allow_reuse_address: "Whether the server will allow the reuse of an address. This defaults
+to False".
 
 The kit runs serve_forever() itself here (servers start with serve=False and the kit calls
 serve_forever() in the background), so that it knows when the loop runs and how often it
@@ -36,6 +38,8 @@ from conformance.contracts.catalog import (
     ALL_SERVERS,
     DOCS,
     INET_SERVERS,
+    SHOULD,
+    SOURCE,
     TCP_SERVERS,
     THREADING_INET_SERVERS,
     contract,
@@ -375,6 +379,27 @@ def test_lifecycle_bind_and_activate(serve: Callable[..., ServedServer],
     _stop(server, loop)
 
 
+@contract("lifecycle.bind_failure_closes", servers=ALL_SERVERS, level=SHOULD, reference=SOURCE)
+def test_lifecycle_bind_failure_closes(serve: Callable[..., ServedServer],
+                                       server_class: str) -> None:
+    """When binding fails in the constructor (the address is in use), the constructor
+    calls server_close(), once, before it raises the error, so that the socket it created
+    is not left open.
+
+    The address is that of a server of the same class the kit started first, which holds
+    it: a TCP or UDP port, or a Unix socket's path. That server_close() closes the socket
+    is lifecycle.server_close's to check."""
+    holder = serve(Idle(), serve=False)
+    built = holder.construct_at_address()
+    given_as = f"given the address {holder.address!r}, which another {server_class} holds"
+    assert built.raised, f"{given_as}, the constructor returned: binding did not fail"
+    # TCPServer.__init__: "except: self.server_close(); raise"
+    assert built.server_close_calls == 1, (
+        f"{given_as}, the constructor raised {built.error} after calling server_close() "
+        f"{built.server_close_calls} times, not once"
+        + ("; the socket it had created was left open" if built.socket_left_open else ""))
+
+
 def _tcp_states(port: int) -> list[str]:
     """The states of this machine's IPv4 TCP sockets bound to ``port`` (Linux /proc; none
     elsewhere)."""
@@ -508,6 +533,68 @@ def test_lifecycle_handle_timeout(serve: Callable[..., ServedServer],
         assert len(timeouts) == 1, (
             f"with timeout = {timeout:.3f} and no request, handle_request() called "
             f"handle_timeout() {len(timeouts)} times, not once")
+
+    check()
+
+
+# The examples of lifecycle.handle_request_socket_timeout: which of the server socket's
+# timeout (settimeout()) and the server's timeout attribute is set, and which is shorter.
+SOCKET_TIMEOUT_ONLY = "socket timeout only"
+SOCKET_TIMEOUT_SHORTER = "socket timeout shorter"
+TIMEOUT_SHORTER = "timeout shorter"
+
+
+def _timeouts(case: str, shorter: float) -> tuple[float, float | None]:
+    """(the socket's timeout, the timeout attribute) of a case: the longer one, when both
+    are set, lasts past the bound of handle_request(), so that waiting for it fails."""
+    longer = shorter + bounds.HANDLE_TIMEOUT_SLACK + bounds.QUIET
+    return {SOCKET_TIMEOUT_ONLY: (shorter, None),
+            SOCKET_TIMEOUT_SHORTER: (shorter, longer),
+            TIMEOUT_SHORTER: (longer, shorter)}[case]
+
+
+@contract("lifecycle.handle_request_socket_timeout", servers=TCP_SERVERS, level=SHOULD,
+          reference=SOURCE)
+def test_lifecycle_handle_request_socket_timeout(serve: Callable[..., ServedServer],
+                                                 server_class: str) -> None:
+    """With a timeout set on the server's socket (settimeout()) and no request coming,
+    handle_request() waits the shorter of that and the timeout attribute (if set), not
+    less, then returns.
+
+    The stdlib's "Support people who used socket.settimeout() to escape handle_request
+    before self.timeout was available". That it calls handle_timeout() then is
+    lifecycle.handle_timeout's to check. A handle_request() still waiting at its bound is
+    sent a request, which its handler ends at once, so that it returns before the next
+    example."""
+    server = serve(Idle(), serve=False)
+
+    # One number in a small range and three cases; each example waits that long.
+    @for_slow_scenarios(divisor=4)
+    @example(shorter=0.1, case=SOCKET_TIMEOUT_ONLY)
+    @example(shorter=0.1, case=SOCKET_TIMEOUT_SHORTER)
+    @example(shorter=0.1, case=TIMEOUT_SHORTER)
+    @given(shorter=st.floats(MIN_POLL, MAX_POLL),
+           case=st.sampled_from((SOCKET_TIMEOUT_ONLY, SOCKET_TIMEOUT_SHORTER, TIMEOUT_SHORTER)))
+    def check(shorter: float, case: str) -> None:
+        socket_timeout, timeout = _timeouts(case, shorter)
+        server.set_socket_timeout(socket_timeout)
+        server.set_attributes(timeout=timeout)
+        given_as = (f"with the socket's timeout {socket_timeout:.3f} and timeout = "
+                    + ("None" if timeout is None else f"{timeout:.3f}") + " and no request")
+        wanted = (f"the socket's timeout, {shorter:.3f}s" if timeout is None
+                  else f"the shorter of the two, {shorter:.3f}s")
+        bound = shorter + bounds.HANDLE_TIMEOUT_SLACK
+        task = server.call_in_background("handle_request")
+        outcome = server.join(task, timeout=bound)
+        if outcome.hung:
+            stream.connect(server.address).close()
+            server.join(task)
+        assert outcome.returned, (
+            f"{given_as}, handle_request() {outcome.describe(bound)}; it must wait at most "
+            f"{wanted}")
+        assert outcome.elapsed >= shorter - bounds.TIMEOUT_SLACK, (
+            f"{given_as}, handle_request() returned after {outcome.elapsed:.3f}s, before "
+            f"{wanted}")
 
     check()
 

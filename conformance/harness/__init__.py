@@ -3,10 +3,10 @@
 This package's names below are the whole of what contracts use: servers to start
 (``Harness``, ``ServedServer``) with handlers to run in them (``HandlerSpec`` and its
 kinds), and what comes back, as small frozen classes (``CallOutcome``, ``StopReport``,
-``ServerState``, ``Processes``, ``HeldSockets``, ``ServerCall``, ``ClassInspection``,
-``Hello`` with its ``UserServerClass``es, and each ``Handler``'s reports), and the
-``RequestWatch`` that lets a client's wait end once the server is done with its requests.
-Its modules are the harness's own business.
+``Construction``, ``ServerState``, ``Processes``, ``HeldSockets``, ``ServerCall``,
+``ClassInspection``, ``Hello`` with its ``UserServerClass``es, and each ``Handler``'s
+reports), and the ``RequestWatch`` that lets a client's wait end once the server is done
+with its requests. Its modules are the harness's own business.
 """
 
 from conformance.harness.handlers import (
@@ -14,6 +14,7 @@ from conformance.harness.handlers import (
     MARK_ATTRIBUTE,
     DatagramEcho,
     DatagramFile,
+    Defaults,
     Echo,
     HandlerSpec,
     Idle,
@@ -43,6 +44,7 @@ from conformance.harness.process import (
 from conformance.harness.replies import (
     CallOutcome,
     ClassInspection,
+    Construction,
     HeldSockets,
     Hello,
     Processes,
@@ -58,8 +60,10 @@ __all__ = [
     "MARK_ATTRIBUTE",
     "CallOutcome",
     "ClassInspection",
+    "Construction",
     "DatagramEcho",
     "DatagramFile",
+    "Defaults",
     "Echo",
     "HandleError",
     "HandleReturn",

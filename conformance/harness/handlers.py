@@ -97,6 +97,12 @@ class Idle(HandlerSpec):
 
 
 @dataclass(frozen=True)
+class Defaults(HandlerSpec):
+    """A BaseRequestHandler whose handle() is the base class's own, as setup() and finish()
+    are for every kind: a handler class that overrides none of the three."""
+
+
+@dataclass(frozen=True)
 class UserClass(HandlerSpec):
     """The user's own handler class (``module:Class``, a module path made absolute),
     observed like the kit's own: its handle() runs as it is written."""

@@ -30,6 +30,7 @@ from conformance.harness.handlers import (
     MARK_ATTRIBUTE,
     DatagramEcho,
     DatagramFile,
+    Defaults,
     Echo,
     HandlerSpec,
     Idle,
@@ -41,6 +42,7 @@ from conformance.harness.observations import ENDED, Handler, Observation, Report
 from conformance.harness.replies import (
     CallOutcome,
     ClassInspection,
+    Construction,
     HeldSockets,
     Hello,
     Processes,
@@ -55,7 +57,8 @@ STDERR_TAIL = 2000
 STDERR_KEEP = 1 << 20
 # The agent's name for each kind of handler.
 _HANDLER_KINDS = {Echo: "echo", DatagramEcho: "udp-echo", Lines: "lines",
-                  DatagramFile: "datagram-file", Idle: "idle", UserClass: "user"}
+                  DatagramFile: "datagram-file", Idle: "idle", Defaults: "default",
+                  UserClass: "user"}
 # A handler spec's option -> the agent's name for it and, where it differs, the agent's
 # form of its value.
 _HANDLER_OPTIONS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
@@ -272,7 +275,7 @@ class Harness:
         address = reply["address"]
         return ServedServer(self, reply["id"],
                             tuple(address) if isinstance(address, list) else address,
-                            server_class)
+                            server_class, started_as=user_class or server_class)
 
     def inspect(self, class_name: str, *, attrs: tuple[str, ...] = (),
                 subclass_of: tuple[str, ...] = ()) -> ClassInspection:
@@ -307,11 +310,13 @@ class ServedServer:
     """A server running in the harness, and what its handlers have reported so far."""
 
     def __init__(self, harness: Harness, server_id: int, address: tuple[Any, ...],
-                 server_class: str) -> None:
+                 server_class: str, *, started_as: str | None = None) -> None:
         self.harness = harness
         self.id = server_id
         self.address = address
         self.server_class = server_class
+        # The class the harness started: server_class, or a user's own class by its spec.
+        self._started_as = started_as or server_class
         self._taken = 0
         self._reports = Reports()
         self.stop_report: StopReport | None = None
@@ -419,6 +424,19 @@ class ServedServer:
     def set_attributes(self, **attrs: Any) -> None:
         """Set these attributes on the server instance in the harness (``timeout``, ...)."""
         self.harness.call("set", id=self.id, attrs=attrs)
+
+    def set_socket_timeout(self, seconds: float | None) -> None:
+        """Call settimeout(``seconds``) on the server's socket in the harness (None: make
+        it blocking again)."""
+        self.harness.call("settimeout", id=self.id, seconds=seconds)
+
+    def construct_at_address(self) -> Construction:
+        """Construct another server of the same class at this server's address, which this
+        one holds, so that binding fails; say what the constructor did (see Construction).
+        Its socket is closed whatever the constructor did."""
+        return Construction.from_reply(self.harness.call(
+            "construct", server=self._started_as,
+            address=list(self.address) if isinstance(self.address, tuple) else self.address))
 
     def run_with_statement(self, *, timeout: float | None = None) -> CallOutcome:
         """Run ``with server as entered: pass`` in the harness, waiting at most ``timeout``

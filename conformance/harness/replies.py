@@ -121,6 +121,29 @@ class StopReport:
 
 
 @dataclass(frozen=True)
+class Construction:
+    """What a server's constructor did when given an address already in use: what it
+    raised (``error``, the repr(); ``exception``, the class name; both None when it
+    returned), how many times it called server_close(), and whether it left the socket it
+    created open (the harness then closed it)."""
+
+    error: str | None
+    exception: str | None
+    server_close_calls: int
+    socket_left_open: bool
+
+    @property
+    def raised(self) -> bool:
+        return self.exception is not None
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> Construction:
+        return cls(error=reply.get("error"), exception=reply.get("error_type"),
+                   server_close_calls=int(reply["server_close_calls"]),
+                   socket_left_open=bool(reply["socket_left_open"]))
+
+
+@dataclass(frozen=True)
 class ServerState:
     """A server in the harness, as the harness sees it from inside.
 

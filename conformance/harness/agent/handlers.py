@@ -1,8 +1,9 @@
 """The handlers the kit asks for: a kind (the body of handle()) and options, on a handler
 base class of the implementation under test, reporting what each instance observes.
 
-Kinds: "echo", "udp-echo", "lines", "datagram-file", "idle", and "user" (the user's own
-handler class, ``class``: "module:Class"). Options (all optional):
+Kinds: "echo", "udp-echo", "lines", "datagram-file", "idle", "default" (handle() is
+BaseRequestHandler's own), and "user" (the user's own handler class, ``class``:
+"module:Class"). Options (all optional):
   raise_in        "setup" or "handle": raise ``raise`` ("Exception", "KeyboardInterrupt",
                   "SystemExit") there
   sleep           seconds to sleep at the start of handle(); with ``sleep_prefix``, only
@@ -102,6 +103,12 @@ def _idle(handler):
     return {"ended_by": "idle"}
 
 
+def _base_handle(handler):
+    """BaseRequestHandler's own handle(): the class after the observing one in the MRO."""
+    super(type(handler), handler).handle()
+    return {"ended_by": "returned"}
+
+
 # name -> (handler base class in the implementation, body)
 HANDLER_KINDS = {
     "echo": ("BaseRequestHandler", _stream_echo),
@@ -109,6 +116,7 @@ HANDLER_KINDS = {
     "lines": ("StreamRequestHandler", _line_echo),
     "datagram-file": ("DatagramRequestHandler", _datagram_file_echo),
     "idle": ("BaseRequestHandler", _idle),
+    "default": ("BaseRequestHandler", _base_handle),
 }
 
 

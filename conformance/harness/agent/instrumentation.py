@@ -134,3 +134,20 @@ def instrumented_server(cls, server_id, reporter, options):
     if options.get("family") == "inet6":
         namespace["address_family"] = socket.AF_INET6
     return type(cls.__name__, (cls,), namespace)
+
+
+def recording_server(cls, made, closes):
+    """``cls``, appending its instance to ``made`` as its constructor begins (so that it is
+    there to look at when the constructor raises) and each server_close() call to
+    ``closes``."""
+
+    def __init__(self, *args, **kwargs):
+        made.append(self)
+        cls.__init__(self, *args, **kwargs)
+
+    def server_close(self):
+        closes.append(time.time())
+        return cls.server_close(self)
+
+    return type(cls.__name__, (cls,), {"__module__": "__main__", "__init__": __init__,
+                                       "server_close": server_close})

@@ -10,6 +10,9 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
               "attrs": {...}, "serve": bool, "verify": bool, "port": N,
               "sigchld": "ignore", "context": COVERAGE CONTEXT}
              -> {"id": ID, "address": ...}
+  construct  {"server": NAME or SPEC, "address": ADDRESS IN USE}
+             -> {"error": ..., "error_type": ..., "server_close_calls": N,
+                 "socket_left_open": bool}
   events     {"id": ID, "since": N, "timeout_s": T, "wake": [KIND or "call:METHOD", ...]}
              -> {"events": [...], "next": M}, once one of the kinds (any) came, or at T
   running    {"id": ID, "handlers": [UID, ...]}       -> {"running": [UID, ...]}
@@ -21,6 +24,7 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
              -> socket, attributes, threads, ...; children and zombies, connections
   inspect    {"class": NAME or SPEC, "attrs": [...], "subclass_of": [...]} -> {"mro": ..., ...}
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
+  settimeout {"id": ID, "seconds": S or null}        -> settimeout(S) on the server's socket
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
   stop       {"id": ID, "timeout_s": T, "shutdown_s": S}
                                                       -> {"shutdown": ..., "close": ...,

@@ -14,7 +14,7 @@ import time
 
 from . import events, inspection, teardown
 from .handlers import observing_handler
-from .instrumentation import instrumented_server, server_kind
+from .instrumentation import instrumented_server, recording_server, server_kind
 from .protocol import PROTOCOL_VERSION, jsonable
 from .tasks import Task
 
@@ -174,6 +174,32 @@ class Agent(object):
         return {"id": server_id, "address": jsonable(server.server_address),
                 "serve_thread": record.thread.name if record.thread else None}
 
+    def op_construct(self, request):
+        """Construct a server of the class ``server`` names at ``address`` (a path, or a host
+        and port), one the kit knows to be in use, so that binding fails: say what the
+        constructor raised, how many times it called server_close(), and whether it left
+        the socket it created open (which the agent then closes). A server whose
+        constructor returns is closed at once."""
+        cls = self._class(request["server"])
+        if cls is None:
+            raise AttributeError("%s has no %s" % (self.module.__name__, request["server"]))
+        made = []
+        closes = []
+        address = request["address"]
+        address = tuple(address) if isinstance(address, list) else address
+        error = None
+        try:
+            recording_server(cls, made, closes)(address, self.module.BaseRequestHandler)
+        except Exception as exc:
+            error = exc
+        reply = {"error": None if error is None else repr(error),
+                 "error_type": None if error is None else type(error).__name__,
+                 "server_close_calls": len(closes)}
+        if error is None:
+            made[0].server_close()
+        reply["socket_left_open"] = bool(made) and teardown.close_socket(made[0])
+        return reply
+
     def op_events(self, request):
         """The server's events from the ``since``-th on, once there is one (with ``wake``,
         one of those kinds: a handler's step, or "call:METHOD") or ``timeout_s`` passed."""
@@ -282,6 +308,12 @@ class Agent(object):
         server = self._servers[request["id"]].server
         for name, value in request.get("attrs", {}).items():
             setattr(server, name, value)
+        return {}
+
+    def op_settimeout(self, request):
+        """Call settimeout(``seconds``) on the server's socket (None: blocking), as programs
+        written before BaseServer.timeout existed did to bound handle_request()."""
+        self._servers[request["id"]].server.socket.settimeout(request.get("seconds"))
         return {}
 
     def op_with(self, request):
