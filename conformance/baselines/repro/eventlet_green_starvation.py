@@ -1,5 +1,5 @@
-"""eventlet.green.SocketServer starves its own handler threads; whether a reply comes
-depends on timing. A reproduction without the kit, for eventlet-green's baseline.
+"""eventlet.green.SocketServer starves its own handler threads. A reproduction without the
+kit, for eventlet-green's baseline.
 
 The module greens socket, select and threading for socketserver, but not selectors, in
 which serve_forever() waits: a real poll() that blocks the whole hub of its OS thread. A
@@ -11,8 +11,9 @@ yields to the hub). Three observations, each bounded:
    reply: every trial, deterministically.
 2. A client that sends two parts with a gap of a millisecond or so, then half-closes, gets
    its whole reply in some trials and not in others: the outcome depends on whether the
-   second part arrived before the handler's next recv(). This is the target's own
-   non-determinism behind the baseline's ``intermittent`` entries.
+   second part arrived before the handler's next recv(): the target's own non-determinism,
+   which is why the contracts' examples make the handler wait (as in 1), so that their
+   verdict is a failure every run.
 3. serve_forever() run as a green thread of the caller's own hub (instead of in an OS thread
    of its own) starves that hub entirely: no other green thread runs again, so a harness
    driving the server from the same hub would stop answering. That is why the kit runs it
