@@ -23,6 +23,7 @@ from conformance.harness.handlers import (
 )
 from conformance.harness.observations import (
     HANDLER_LIFECYCLE,
+    FinishError,
     HandleError,
     Handler,
     HandleReturn,
@@ -61,6 +62,7 @@ __all__ = [
     "DatagramEcho",
     "DatagramFile",
     "Echo",
+    "FinishError",
     "HandleError",
     "HandleReturn",
     "Handler",
