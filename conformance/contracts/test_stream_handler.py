@@ -343,7 +343,7 @@ def test_stream_handler_wbufsize_buffers(serve: Callable[..., ServedServer]) -> 
 def test_stream_handler_finish_after_wfile_closed(
         serve: Callable[..., ServedServer]) -> None:
     """A StreamRequestHandler's handle() may close wfile itself: finish() then skips the
-    final flush, returns without raising, and closes rfile."""
+    final flush and returns without raising."""
     server = serve(Lines())
 
     @example(script=[LineRequest(b"hello")])
@@ -360,8 +360,6 @@ def test_stream_handler_finish_after_wfile_closed(
         assert raised is None, (
             f"finish() raised {raised.error} after handle() had closed wfile, instead of "
             "skipping the flush of a closed file")
-        assert handler.finish.rfile_closed, (
-            "after finish(), rfile is still open (handle() had closed wfile)")
 
     check()
 
@@ -403,7 +401,8 @@ def test_stream_handler_finish_ignores_flush_error(
         # "self.wfile.close()".
         raised = handler.finish_error
         assert handler.finish.wfile_closed, (
-            "finish()'s flush of wfile met the client's reset and wfile was left open: "
+            "finish()'s flush of wfile met a socket error (the client had gone) and wfile "
+            "was left open: "
             + (f"finish() raised {raised.error} before closing it" if raised else
                "finish() returned without closing it"))
 
