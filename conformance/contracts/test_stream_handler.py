@@ -385,12 +385,14 @@ def test_stream_handler_finish_ignores_flush_error(
         watch = server.watch()
         with contextlib.closing(stream.connect(server.address)) as sock:
             sock.sendall(sent)
-            # Past wfile, after the replies went to it: once it is here, the handler has
-            # nothing left to do but read on. (Read until it ends what came, whether wfile
-            # held the replies or let them through.)
+            # Sent past wfile after the replies went to it: once it is here, the handler has
+            # nothing left to do but read on. (Read until what came ends with it, whether
+            # wfile held the replies or let them through.)
             received = b""
+            deadline = time.monotonic() + bounds.LINE_REPLY
             while not received.endswith(WRITTEN_MARK.reply()):
-                more = stream.recv_exactly(sock, 1, timeout=bounds.LINE_REPLY, watch=watch)
+                more = stream.recv_exactly(sock, 1, timeout=deadline - time.monotonic(),
+                                           watch=watch)
                 if not more:
                     break
                 received += more
