@@ -166,7 +166,11 @@ def concurrent_clients(*, max_clients: int = 4, max_size: int = MIB,
     return st.lists(plans, min_size=1, max_size=max_clients)
 
 
+# The lines handler's commands: a line that starts with one is not echoed.
 READ_COMMAND = b"read "
+RAW_COMMAND = b"raw "
+CLOSE_COMMAND = b"close"
+LINE_COMMANDS = (READ_COMMAND, b"write ", RAW_COMMAND, CLOSE_COMMAND)
 
 
 @dataclass(frozen=True)
@@ -189,18 +193,61 @@ class LineRequest:
         return self.data.upper() if self.is_block else self.encode().upper()
 
 
+@dataclass(frozen=True)
+class RawRequest:
+    """A ``raw TEXT`` line of the ``lines`` handler's protocol: the handler sends TEXT back
+    as it is on the connection itself (sendall()), past wfile."""
+
+    text: bytes
+
+    def encode(self) -> bytes:
+        """What the client sends for this request."""
+        return RAW_COMMAND + self.text + b"\n"
+
+    def reply(self) -> bytes:
+        """What the handler sends back for it."""
+        return self.text
+
+
+@dataclass(frozen=True)
+class CloseRequest:
+    """The ``close`` line of the ``lines`` handler's protocol: the handler closes wfile and
+    returns, sending nothing back."""
+
+    def encode(self) -> bytes:
+        """What the client sends for this request."""
+        return CLOSE_COMMAND + b"\n"
+
+    def reply(self) -> bytes:
+        """What the handler sends back for it: nothing."""
+        return b""
+
+
 def _one_line(data: bytes) -> bytes:
     return data.replace(b"\n", b" ")
 
 
-def line_scripts(*, min_requests: int = 1, max_requests: int = 6, max_size: int = 16 * KIB,
-                 blocks: bool = True) -> st.SearchStrategy[list[LineRequest]]:
-    """What a client of the ``lines`` handler sends: lines (any bytes but a newline, never
-    a ``read`` command) and, with ``blocks``, blocks (any bytes at all), each up to
-    ``max_size`` bytes."""
+def line_requests(*, max_size: int = 16 * KIB,
+                  blocks: bool = True) -> st.SearchStrategy[LineRequest]:
+    """One request to the ``lines`` handler: a line (any bytes but a newline, never one of
+    its commands) or, with ``blocks``, a block (any bytes at all), up to ``max_size``
+    bytes."""
     lines = payloads(max_size=max_size).map(_one_line).filter(
-        lambda line: not line.startswith(READ_COMMAND))
+        lambda line: not line.startswith(LINE_COMMANDS))
     requests = st.builds(LineRequest, lines)
     if blocks:
         requests |= st.builds(LineRequest, payloads(max_size=max_size), st.just(True))
-    return st.lists(requests, min_size=min_requests, max_size=max_requests)
+    return requests
+
+
+def line_scripts(*, min_requests: int = 1, max_requests: int = 6, max_size: int = 16 * KIB,
+                 blocks: bool = True) -> st.SearchStrategy[list[LineRequest]]:
+    """What a client of the ``lines`` handler sends: ``line_requests()``, in order."""
+    return st.lists(line_requests(max_size=max_size, blocks=blocks), min_size=min_requests,
+                    max_size=max_requests)
+
+
+def raw_requests(*, max_size: int = 64) -> st.SearchStrategy[RawRequest]:
+    """``raw`` lines to the ``lines`` handler: TEXT of 1 to ``max_size`` bytes, any but a
+    newline."""
+    return st.builds(RawRequest, payloads(max_size=max_size).filter(bool).map(_one_line))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from conformance.strategies import ClientPlan
 # How long a client waits before trying again to connect to a Unix socket whose listen
 # backlog is full.
 _BACKLOG_RETRY = 0.01
+# SO_LINGER on with a zero timeout: close() resets a TCP connection instead of ending it.
+RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 def connect(address: Any, *, timeout: float | None = None) -> socket.socket:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import select
 import socket
-import struct
 import time
 from collections.abc import Callable
 
@@ -51,8 +50,6 @@ MAX_OPEN = 4
 # sends in a whole run still fits in the kernel's buffers until the server reaches it.
 CHUNKS = ascii_payloads(min_size=1, max_size=2 * KIB)
 PAUSES = st.sampled_from([0.0, 0.002, 0.01, 0.05])
-# SO_LINGER on with a zero timeout: close() resets the connection instead of ending it.
-RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 PROBE = b"still serving?"
 # Servers of these classes handle their requests concurrently.
 CONCURRENCY_MIXINS = ("ThreadingMixIn", "ForkingMixIn")
@@ -307,7 +304,8 @@ class ClientPatterns(RuleBasedStateMachine):
     @rule(client=consumes(clients))
     def abort(self, client: Client) -> None:
         """The client resets its connection: SO_LINGER 0, then close()."""
-        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                               stream.RESET_ON_CLOSE)
         client.close()
         client.aborted = True
         self.unchecked_aborts.append(client)

@@ -8,10 +8,12 @@ wfile: "A file object to which the reply is written."
 The handler under test is the harness's ``Lines`` handler (a StreamRequestHandler echoing
 each line upper-cased; a ``read N`` line makes it read exactly N more bytes with
 ``rfile.read(N)`` and echo those; a ``write N TEXT`` line makes it send N bytes of TEXT
-repeated, upper-cased, with one ``wfile.write()``).
+repeated, upper-cased, with one ``wfile.write()``; a ``raw TEXT`` line makes it send TEXT
+as it is with ``self.request.sendall()``, past wfile; a ``close`` line makes it close
+wfile and return).
 
-What StreamRequestHandler does beyond that (wbufsize = 0, timeout,
-disable_nagle_algorithm, closing both files in finish()) is stdlib code the documentation
+What StreamRequestHandler does beyond that (wbufsize, timeout, disable_nagle_algorithm,
+finish() flushing and closing both files, wfile.fileno()) is stdlib code the documentation
 does not describe: those contracts are should-level.
 """
 
@@ -21,7 +23,8 @@ import contextlib
 import socket
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Union
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -41,9 +44,13 @@ from conformance.harness import Handler, Lines, ServedServer
 from conformance.profiles import for_slow_scenarios
 from conformance.strategies import (
     KIB,
+    CloseRequest,
     LineRequest,
+    RawRequest,
     WritePattern,
+    line_requests,
     line_scripts,
+    raw_requests,
     write_patterns,
 )
 
@@ -59,15 +66,26 @@ SLOW_READER = 0.2
 # ... and the timeout that puts the connection's socket in timeout mode, where one send()
 # may take only part of the data.
 WRITE_TIMEOUT = 5.0
+# The wbufsize of the handlers whose wfile buffers: more than the replies a check has them
+# write to it, so that wfile holds them all until finish().
+WBUFSIZE = 64 * KIB
+# What a handler with a buffered wfile sends past it, once it has written to wfile: no
+# reply written to wfile holds a lower-case ASCII letter, so none ends with this.
+WRITTEN_MARK = RawRequest(b"written")
+
+Request = Union[LineRequest, RawRequest, CloseRequest]
 
 
-def _talk(server: ServedServer, script: list[LineRequest],
-          pattern: WritePattern = ONE_WRITE) -> tuple[stream.Transcript, Handler | None]:
+def _talk(server: ServedServer, script: Sequence[Request],
+          pattern: WritePattern = ONE_WRITE, *, expected: bytes | None = None,
+          ) -> tuple[stream.Transcript, Handler | None]:
     """Send the whole script in ``pattern``, half-close, read every reply byte the script
-    asks for, then wait for the handler's finish() before closing. The client does not
-    wait for EOF: closing the connection is eof.ends_handler's business."""
+    asks for (``expected``: by default, each request's reply in order), then wait for the
+    handler's finish() before closing. The client does not wait for EOF: closing the
+    connection is eof.ends_handler's business."""
     sent = b"".join(request.encode() for request in script)
-    expected = b"".join(request.reply() for request in script)
+    if expected is None:
+        expected = b"".join(request.reply() for request in script)
     watch = server.watch()
     client = stream.StreamClient(server.address, pattern.chunks(sent), expect=len(expected),
                                  until_eof=False)
@@ -288,3 +306,124 @@ def test_stream_handler_files_closed(serve: Callable[..., ServedServer]) -> None
             f"{'is' if len(left_open) == 1 else 'are'} still open")
 
     check()
+
+
+@contract("stream_handler.wbufsize_buffers", servers=STREAM_SERVERS, reference=SOURCE,
+          level=SHOULD)
+def test_stream_handler_wbufsize_buffers(serve: Callable[..., ServedServer]) -> None:
+    """A StreamRequestHandler whose class sets wbufsize > 0 gets a buffered wfile: what
+    handle() writes to it is held until finish() flushes it, so bytes the handler sends on
+    the connection itself after writing them reach the client first."""
+    server = serve(Lines(attrs={"wbufsize": WBUFSIZE}))
+
+    @example(script=[LineRequest(b"hello"), RawRequest(b"x")])
+    @given(script=st.lists(line_requests(max_size=KIB) | raw_requests(), min_size=1,
+                           max_size=8))
+    def check(script: list[LineRequest | RawRequest]) -> None:
+        # At most 8 replies of KIB + 1 bytes go to wfile: WBUFSIZE holds them all.
+        past_wfile = b"".join(r.reply() for r in script if isinstance(r, RawRequest))
+        through_wfile = b"".join(r.reply() for r in script if isinstance(r, LineRequest))
+        expected = past_wfile + through_wfile
+        transcript, handler = _talk(server, script, expected=expected)
+        _finished(handler)
+        # setup(): "self.wfile = self.connection.makefile('wb', self.wbufsize)", and
+        # finish() flushes it.
+        replied = transcript.received == expected
+        unbuffered = transcript.received == b"".join(r.reply() for r in script)
+        assert replied, (
+            f"with wbufsize = {WBUFSIZE}, the client received every reply in the order the "
+            "handler made them: what handle() wrote to wfile was not held until finish()"
+            if unbuffered else difference(transcript.received, expected))
+
+    check()
+
+
+@contract("stream_handler.finish_after_wfile_closed", servers=STREAM_SERVERS,
+          reference=SOURCE, level=SHOULD)
+def test_stream_handler_finish_after_wfile_closed(
+        serve: Callable[..., ServedServer]) -> None:
+    """A StreamRequestHandler's handle() may close wfile itself: finish() then skips the
+    final flush and returns without raising."""
+    server = serve(Lines())
+
+    @example(script=[LineRequest(b"hello")])
+    @given(script=line_scripts(min_requests=0, max_requests=3, max_size=4 * KIB,
+                               blocks=False))
+    def check(script: list[LineRequest]) -> None:
+        _, handler = _talk(server, [*script, CloseRequest()])
+        handler = _finished(handler)
+        assert handler.handle_returned, (
+            f"the handler's handle() raised {handler.handle_error.error} before or while "
+            "closing wfile")
+        # finish(): "if not self.wfile.closed:" around the flush.
+        raised = handler.finish_error
+        assert raised is None, (
+            f"finish() raised {raised.error} after handle() had closed wfile, instead of "
+            "skipping the flush of a closed file")
+
+    check()
+
+
+@contract("stream_handler.finish_ignores_flush_error", servers=STREAM_SERVERS,
+          reference=SOURCE, level=SHOULD)
+def test_stream_handler_finish_ignores_flush_error(
+        serve: Callable[..., ServedServer]) -> None:
+    """When finish()'s flush of a buffered wfile (wbufsize > 0) fails with a socket error
+    because the client has gone, finish() goes on and closes wfile.
+
+    The client resets the connection (a Unix client just closes it) once the handler has
+    written its replies to wfile, so that the flush meets EPIPE. finish() may still raise:
+    wfile.close() flushes again, and the stdlib's BufferedWriter then raises the same
+    error, having closed the file; that is not held against it."""
+    server = serve(Lines(attrs={"wbufsize": WBUFSIZE}))
+
+    @example(script=[LineRequest(b"hello")])
+    @given(script=line_scripts(max_requests=4, max_size=KIB, blocks=False))
+    def check(script: list[LineRequest]) -> None:
+        # Each line's reply is one byte or more: wfile holds something to flush.
+        sent = b"".join(r.encode() for r in [*script, WRITTEN_MARK])
+        watch = server.watch()
+        with contextlib.closing(stream.connect(server.address)) as sock:
+            sock.sendall(sent)
+            # Sent past wfile after the replies went to it: once it is here, the handler has
+            # nothing left to do but read on. (Read until what came ends with it, whether
+            # wfile held the replies or let them through.)
+            received = b""
+            deadline = time.monotonic() + bounds.LINE_REPLY
+            while not received.endswith(WRITTEN_MARK.reply()):
+                more = stream.recv_exactly(sock, 1, timeout=deadline - time.monotonic(),
+                                           watch=watch)
+                if not more:
+                    break
+                received += more
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, stream.RESET_ON_CLOSE)
+        handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        handler = _finished(handlers[0] if handlers else None)
+        # finish(): "try: self.wfile.flush() except socket.error: pass", then
+        # "self.wfile.close()".
+        raised = handler.finish_error
+        assert handler.finish.wfile_closed, (
+            "finish()'s flush of wfile met a socket error (the client had gone) and wfile "
+            "was left open: "
+            + (f"finish() raised {raised.error} before closing it" if raised else
+               "finish() returned without closing it"))
+
+    check()
+
+
+@contract("stream_handler.wfile_fileno", servers=STREAM_SERVERS, reference=SOURCE,
+          level=SHOULD)
+def test_stream_handler_wfile_fileno(serve: Callable[..., ServedServer]) -> None:
+    """A StreamRequestHandler's wfile.fileno() is the connection's file descriptor, with
+    the default unbuffered wfile as with a buffered one (wbufsize > 0), so that select()
+    can wait on wfile."""
+    for wbufsize in (0, WBUFSIZE):
+        server = serve(Lines(attrs={"wbufsize": wbufsize}))
+        _, handler = _talk(server, [LineRequest(b"hello")])
+        facts = _finished(handler).after_setup
+        # _SocketWriter: "def fileno(self): return self._sock.fileno()"
+        assert facts.wfile_fileno is not None and facts.wfile_fileno == facts.connection_fileno, (
+            f"with wbufsize = {wbufsize}, wfile.fileno() "
+            + (f"raised {facts.wfile_fileno_error}" if facts.wfile_fileno is None else
+               f"returned {facts.wfile_fileno!r}")
+            + f", not the connection's file descriptor, {facts.connection_fileno!r}")

@@ -24,6 +24,7 @@ from conformance.harness.handlers import (
 )
 from conformance.harness.observations import (
     HANDLER_LIFECYCLE,
+    FinishError,
     HandleError,
     Handler,
     HandleReturn,
@@ -65,6 +66,7 @@ __all__ = [
     "DatagramFile",
     "Defaults",
     "Echo",
+    "FinishError",
     "HandleError",
     "HandleReturn",
     "Handler",

@@ -80,7 +80,9 @@ class DatagramEcho(HandlerSpec):
 class Lines(HandlerSpec):
     """A StreamRequestHandler echoing each line upper-cased. A ``read N`` line makes it
     read exactly N more bytes with rfile.read(N) and echo those; a ``write N TEXT`` line
-    makes it send N bytes of TEXT repeated, upper-cased, with one wfile.write()."""
+    makes it send N bytes of TEXT repeated, upper-cased, with one wfile.write(); a ``raw
+    TEXT`` line makes it send TEXT as it is on the connection itself, past wfile; a
+    ``close`` line makes it close wfile and return."""
 
 
 @dataclass(frozen=True)

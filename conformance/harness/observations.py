@@ -118,6 +118,12 @@ class StreamFacts:
     nodelay: bool | None
     rfile_closed: bool
     wfile_closed: bool
+    # After setup() only: what wfile.fileno() and the connection's fileno() returned, or
+    # the repr() of what they raised.
+    wfile_fileno: int | None = None
+    wfile_fileno_error: str | None = None
+    connection_fileno: int | None = None
+    connection_fileno_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,14 @@ class HandleError:
     """handle() raised: the exception's repr() and class name, and when."""
 
     time: float
+    error: str
+    error_type: str
+
+
+@dataclass(frozen=True)
+class FinishError:
+    """The handler base class's finish() raised: the exception's repr() and class name."""
+
     error: str
     error_type: str
 
@@ -270,6 +284,14 @@ class Handler:
         """When its finish() ran, and (stream and datagram file handlers) its files then."""
         return _stream_facts(*self._first(FINISH))
 
+    @property
+    def finish_error(self) -> FinishError | None:
+        """What the handler base class's finish() raised; None when it returned."""
+        event, _ = self._first(FINISH)
+        if "error_type" not in event:
+            return None
+        return FinishError(error=event["error"], error_type=event["error_type"])
+
     # -- what it was given -----------------------------------------------------------
 
     @property
@@ -303,7 +325,11 @@ def _stream_facts(event: dict[str, Any], position: int) -> StreamFacts:
     return StreamFacts(time=event["time"], position=position, timeout=event.get("timeout"),
                        nodelay=event.get("nodelay"),
                        rfile_closed=bool(event.get("rfile_closed")),
-                       wfile_closed=bool(event.get("wfile_closed")))
+                       wfile_closed=bool(event.get("wfile_closed")),
+                       wfile_fileno=event.get("wfile_fileno"),
+                       wfile_fileno_error=event.get("wfile_fileno_error"),
+                       connection_fileno=event.get("connection_fileno"),
+                       connection_fileno_error=event.get("connection_fileno_error"))
 
 
 @dataclass(frozen=True)

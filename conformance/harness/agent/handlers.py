@@ -15,8 +15,9 @@ BaseRequestHandler's own), and "user" (the user's own handler class, ``class``:
   sndbuf          SO_SNDBUF of the connection, set before the base class's setup()
   attrs           class attributes such as timeout, disable_nagle_algorithm, wbufsize
 Events, in the order of a handler's life: "setup", "setup-done" (stream and datagram
-handlers), "handle", "shutdown-returned", "handle-returned" or "handle-raised", "finish"; or
-"setup", "setup-raised" for a handler whose setup() raised.
+handlers), "handle", "shutdown-returned", "handle-returned" or "handle-raised", "finish"
+(with the error, when the base class's finish() raised); or "setup", "setup-raised" for a
+handler whose setup() raised.
 """
 
 import os
@@ -52,43 +53,64 @@ def _datagram_echo(handler):
     return {"received": len(data), "recvs": 1, "ended_by": "datagram"}
 
 
+class _LineSession(object):
+    """One request of the lines handler: its answers to lines other than ``close``, and
+    what it counts on the way."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.lines = 0
+        # [asked, got] for every rfile.read(N) that returned other than N bytes
+        self.short_reads = []
+        # [length, returned] for every wfile.write(b) that returned other than len(b)
+        self.short_writes = []
+        try:
+            self.writable = bool(handler.wfile.writable())
+        except Exception as exc:
+            self.writable = repr(exc)
+
+    def write(self, data):
+        written = self.handler.wfile.write(data)
+        if written != len(data):
+            self.short_writes.append([len(data), written])
+
+    def answer(self, line):
+        if line.startswith(b"raw "):
+            self.handler.request.sendall(line[4:].rstrip(b"\n"))
+        elif line.startswith(b"read "):
+            wanted = int(line[5:])
+            block = self.handler.rfile.read(wanted)
+            if len(block) != wanted:
+                self.short_reads.append([wanted, len(block)])
+            self.write(block.upper())
+        elif line.startswith(b"write "):
+            size, text = line[6:].rstrip(b"\n").split(b" ", 1)
+            self.write((text * (int(size) // len(text) + 1))[:int(size)].upper())
+        else:
+            self.write(line.upper())
+
+    def ended(self, by):
+        return {"lines": self.lines, "short_reads": self.short_reads,
+                "short_writes": self.short_writes, "wfile_writable": self.writable,
+                "ended_by": by}
+
+
 def _line_echo(handler):
     """StreamRequestHandler: each line comes back upper-cased; a line ``read N`` makes the
     handler read exactly N more bytes with rfile.read(N) and send those back upper-cased;
     a line ``write N TEXT`` makes it send N bytes of TEXT repeated, upper-cased, with one
-    wfile.write()."""
-    lines = 0
-    # [asked, got] for every rfile.read(N) that returned other than N bytes
-    short_reads = []
-    # [length, returned] for every wfile.write(b) that returned other than len(b)
-    short_writes = []
-    try:
-        writable = bool(handler.wfile.writable())
-    except Exception as exc:
-        writable = repr(exc)
-
-    def write(data):
-        written = handler.wfile.write(data)
-        if written != len(data):
-            short_writes.append([len(data), written])
-
+    wfile.write(); a line ``raw TEXT`` makes it send TEXT as it is on the connection
+    itself (sendall(), past wfile); a line ``close`` makes it close wfile and return."""
+    session = _LineSession(handler)
     while True:
         line = handler.rfile.readline()
         if not line:
-            return {"lines": lines, "short_reads": short_reads, "short_writes": short_writes,
-                    "wfile_writable": writable, "ended_by": "eof"}
-        lines += 1
-        if line.startswith(b"read "):
-            wanted = int(line[5:])
-            block = handler.rfile.read(wanted)
-            if len(block) != wanted:
-                short_reads.append([wanted, len(block)])
-            write(block.upper())
-        elif line.startswith(b"write "):
-            size, text = line[6:].rstrip(b"\n").split(b" ", 1)
-            write((text * (int(size) // len(text) + 1))[:int(size)].upper())
-        else:
-            write(line.upper())
+            return session.ended("eof")
+        session.lines += 1
+        if line == b"close\n":
+            handler.wfile.close()
+            return session.ended("wfile-closed")
+        session.answer(line)
 
 
 def _datagram_file_echo(handler):
@@ -217,7 +239,7 @@ class _Observer(object):
                                        int(self.options["sndbuf"]))
         base.setup(handler)
         if base_name in FILE_BASES:
-            self.emit(handler, "setup-done", **stream_file_facts(handler))
+            self.emit(handler, "setup-done", **stream_file_facts(handler, filenos=True))
         if self.options.get("raise_in") == "setup":
             _raise(self.options.get("raise"))
 
@@ -249,8 +271,11 @@ class _Observer(object):
     def finish(self, handler, base):
         try:
             base.finish(handler)
-        finally:
-            self.emit(handler, "finish", **stream_file_facts(handler))
+        except BaseException as exc:
+            self.emit(handler, "finish", error=repr(exc), error_type=type(exc).__name__,
+                      **stream_file_facts(handler))
+            raise
+        self.emit(handler, "finish", **stream_file_facts(handler))
 
 
 def observing_handler(module, kind, options, server_id, servers, reporter):

@@ -53,9 +53,10 @@ def request_socket(request):
     return None
 
 
-def stream_file_facts(handler):
+def stream_file_facts(handler, filenos=False):
     """A handler's rfile and wfile (type, closed) and its connection's timeout and
-    TCP_NODELAY, as far as it has them."""
+    TCP_NODELAY, as far as it has them; with ``filenos``, also what wfile.fileno() and the
+    connection's fileno() return (or raise)."""
     facts = {}
     for name in ("rfile", "wfile"):
         stream = getattr(handler, name, None)
@@ -63,6 +64,13 @@ def stream_file_facts(handler):
             facts[name + "_type"] = type_name(stream)
             facts[name + "_closed"] = bool(getattr(stream, "closed", None))
     sock = handler.request
+    if filenos:
+        for key, owner in (("wfile_fileno", getattr(handler, "wfile", None)),
+                           ("connection_fileno", sock)):
+            try:
+                facts[key] = owner.fileno()
+            except Exception as exc:
+                facts[key + "_error"] = repr(exc)
     # Duck-typed: a socket-like request that is not a socket.socket still has its facts.
     if not isinstance(sock, (tuple, list)) and hasattr(sock, "gettimeout"):
         try:
