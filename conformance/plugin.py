@@ -459,7 +459,7 @@ def _stop_all(started: list[ServedServer], pool: HarnessPool, server_class: str)
         except HarnessError:
             pool.discard()
             raise
-        for problem in _stop_problems(report, server_class):
+        for problem in _stop_problems(report, server_class, bare_base=served.bare_base):
             warnings.warn(StopWarning(f"stopping {server_class}: {problem}"), stacklevel=2)
         replace = replace or not report.clean
     if replace:
@@ -475,16 +475,22 @@ class StopWarning(UserWarning):
 SHUTDOWN_CONTRACT = "lifecycle.shutdown_bound"
 CLOSE_CONTRACT = "lifecycle.server_close"
 BLOCK_ON_CLOSE_CONTRACT = "resources.block_on_close"
+# The contract that checks the server_close() of a bare BaseServer subclass: BaseServer's own.
+BASE_DEFAULTS_CONTRACT = "classes.base_server_defaults"
 
 
-def _stop_problems(report: StopReport, server_class: str) -> list[str]:
-    """What went wrong stopping a server, each naming the contract that covers it."""
+def _stop_problems(report: StopReport, server_class: str, *,
+                   bare_base: bool = False) -> list[str]:
+    """What went wrong stopping a server (a bare BaseServer subclass, with ``bare_base``),
+    each naming the contract that covers it."""
     problems = []
     shutdown = _shutdown_problem(report)
     if shutdown:
         problems.append(f"{shutdown} (see {SHUTDOWN_CONTRACT})")
     close = _close_problem(report)
-    if close:
+    if close and bare_base:
+        problems.append(f"{close} (BaseServer's own; see {BASE_DEFAULTS_CONTRACT})")
+    elif close:
         # A threading or forking server_close() that hangs waits for its handlers.
         waits = report.close_hung and server_class.startswith(("Threading", "Forking"))
         problems.append(f"{close} (see {CLOSE_CONTRACT}"

@@ -14,8 +14,14 @@ in Python 3.12.
 Classes are compared by name, as they appear in each class's method resolution order, so
 that an implementation may wrap a stdlib class in a subclass of the same name.
 
+BaseServer: "This is the superclass of all Server objects in the module. It defines the
+interface, given below, but does not implement most of the methods, which is done in
+subclasses." Of the methods it does implement, server_activate() and server_close() "May be
+overridden"; in the stdlib's source, shutdown_request() "Called to shutdown and close an
+individual request" calls close_request(), "Called to clean up an individual request".
+
 A user's own server class (--server-class) is checked against classes.mixin_first only: the
-other two are about the classes the implementation defines, and the kit has already found
+others are about the classes the implementation defines, and the kit has already found
 which of them the user's class derives from to know what to check it against.
 """
 
@@ -23,18 +29,24 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 
 import pytest
 
+from conformance import bounds
+from conformance.clients import waiting
+from conformance.contracts._messages import calls_made
 from conformance.contracts.catalog import (
     ALL_SERVERS,
     CONCURRENT_SERVERS,
     DOCS,
+    SHOULD,
+    SOURCE,
     SYNCHRONOUS_SERVERS,
     ServerCase,
     contract,
 )
-from conformance.harness import ClassInspection, Harness
+from conformance.harness import ClassInspection, Echo, Harness, ServedServer
 
 CREATION_NOTES = DOCS + "#server-creation-notes"
 # The inheritance diagram: the classes each base server derives from, and those it must not.
@@ -45,6 +57,8 @@ LINEAGE = {
     "UnixDatagramServer": (("UDPServer", "TCPServer", "BaseServer"), ("UnixStreamServer",)),
 }
 FORKING_UNIX_SINCE = (3, 12)
+# What the client of a bare BaseServer sends; the reference handler echoes it upper-cased.
+BARE_REQUEST = b"served by BaseServer's own methods"
 
 
 def _chain(mro: tuple[str, ...]) -> str:
@@ -157,3 +171,63 @@ def test_classes_mixin_first(harness: Harness, server_class: str,
     assert owner in mro and mro.index(owner) < mro.index(base), (
         f"{shown}.process_request is {owner}'s, which the lookup "
         f"({_chain(mro)}) reaches only after {base}: the mixin's is shadowed")
+
+
+# Once, as TCPServer: the contract is about the implementation's BaseServer, the same
+# whichever server class the run checks, and the kit's subclass of it serves TCP.
+@contract("classes.base_server_defaults", servers=("TCPServer",), level=SHOULD,
+          reference=SOURCE)
+def test_classes_base_server_defaults(harness: Harness, serve: Callable[..., ServedServer],
+                                      server_case: ServerCase) -> None:
+    """BaseServer's own server_activate(), server_close(), shutdown_request() and
+    close_request() can be inherited as they are: a direct BaseServer subclass that supplies
+    only its socket (fileno() and get_request()) serves a request with handle_request(),
+    its shutdown_request() calling close_request().
+
+    TCPServer and UDPServer override all four, so only a class that derives from BaseServer
+    itself runs them; the documentation leaves "most of the methods" to subclasses, but
+    documents these as called by the server and as ones that "May be overridden", and the
+    stdlib gives each a default. The kit's subclass has a loopback TCP socket, which the
+    harness binds and listens on (BaseServer's server_activate() does nothing) and closes
+    (its close_request() and server_close() close nothing)."""
+    _about_the_module(server_case, "it is about the implementation's own BaseServer, "
+                                   "which the kit subclasses itself")
+    _inspect_existing(harness, "BaseServer")
+    server = serve(Echo(), serve=False, bare_base=True)
+    subclass = "a direct BaseServer subclass with only fileno() and get_request() of its own"
+    # "server_activate(): Called by the server's constructor to activate the server. ...
+    # May be overridden."
+    activated = server.call("server_activate")
+    assert activated.returned, (
+        f"{subclass}: BaseServer's server_activate() "
+        f"{activated.describe(bounds.SERVER_CALL)}, expected it to return")
+    since = len(server.calls())
+    with waiting(server.address, BARE_REQUEST, is_datagram=False) as client:
+        handled = server.call("handle_request", timeout=bounds.HANDLER_REPORT)
+        assert handled.returned, (
+            f"{subclass}, with a client waiting: handle_request() "
+            f"{handled.describe(bounds.HANDLER_REPORT)}, expected it to return")
+        echo = client.receive(bounds.SERVED_ECHO)
+    assert echo == BARE_REQUEST.upper(), (
+        f"{subclass}, serving the reference handler: the client received {echo!r} within "
+        f"{bounds.SERVED_ECHO:g}s, expected {BARE_REQUEST.upper()!r}")
+    calls = server.wait_for_calls("shutdown_request", 1, since=since,
+                                  timeout=bounds.HANDLER_REPORT)
+    shutdowns = [call for call in calls if call.method == "shutdown_request"]
+    assert len(shutdowns) == 1, (
+        f"{subclass}: handle_request() called {calls_made(calls)}, with shutdown_request() "
+        f"{len(shutdowns)} times, expected once")
+    within = server.calls_within(shutdowns[0], timeout=bounds.HANDLER_REPORT)
+    assert within is not None, (
+        f"{subclass}: BaseServer's shutdown_request() reported no return within "
+        f"{bounds.HANDLER_REPORT:g}s, though handle_request() returned")
+    # shutdown_request(): "Called to shutdown and close an individual request.";
+    # self.close_request(request)
+    assert any(call.method == "close_request" for call in within), (
+        f"{subclass}: BaseServer's shutdown_request() called {calls_made(within)}, "
+        "expected close_request()")
+    # "server_close(): Clean up the server. May be overridden."
+    closed = server.call("server_close")
+    assert closed.returned, (
+        f"{subclass}: BaseServer's server_close() {closed.describe(bounds.SERVER_CALL)}, "
+        "expected it to return")

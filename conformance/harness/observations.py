@@ -37,7 +37,7 @@ _ENDED_UNSAID = "returned"
 # returned (reported for shutdown_request() only).
 SERVER = "server"
 _CALLED = "call"
-_RETURNED = "returned"
+METHOD_RETURNED = "returned"
 _SHUTDOWN_REQUEST = "shutdown_request"
 
 
@@ -379,7 +379,7 @@ class Reports:
                 handler = self._handlers.setdefault(event["handler"], Handler(event["handler"]))
                 handler.events.append(event)
                 handler.positions.append(position)
-            elif event["kind"] == _RETURNED:
+            elif event["kind"] == METHOD_RETURNED:
                 self._returns.append(_Return(event["method"], event["pid"], event["thread"],
                                              position))
             elif event["kind"] == _CALLED:
@@ -399,6 +399,17 @@ class Reports:
         """The server's own reported method calls (get_request, verify_request, ...), in
         order."""
         return list(self._calls)
+
+    def within(self, call: ServerCall) -> list[ServerCall] | None:
+        """The calls reported, in ``call``'s own process and thread, between ``call`` and its
+        return; None if no return of it was reported (shutdown_request() only reports it)."""
+        end = next((r.position for r in self._returns
+                    if r.method == call.method and r.pid == call.pid
+                    and r.thread == call.thread and r.position > call.position), None)
+        if end is None:
+            return None
+        return [c for c in self._calls if call.position < c.position < end
+                and c.pid == call.pid and c.thread == call.thread]
 
     def served(self, since: float, requests: int, *, closed: bool) -> bool:
         """Whether the server is done with ``requests`` requests made at ``since`` (a

@@ -38,7 +38,14 @@ from conformance.harness.handlers import (
     UserClass,
     is_datagram_class,
 )
-from conformance.harness.observations import ENDED, Handler, Observation, Reports, ServerCall
+from conformance.harness.observations import (
+    ENDED,
+    METHOD_RETURNED,
+    Handler,
+    Observation,
+    Reports,
+    ServerCall,
+)
 from conformance.harness.replies import (
     CallOutcome,
     ClassInspection,
@@ -240,7 +247,7 @@ class Harness:
               bind_and_activate: bool = True, verify: bool = True,
               poll_interval: float | None = None, port: int | None = None,
               ignore_sigchld: bool = False, user_class: str | None = None,
-              context: str | None = None) -> ServedServer:
+              bare_base: bool = False, context: str | None = None) -> ServedServer:
         """Run ``server_class`` on a loopback address with ``handler``, which reports what
         it observes.
 
@@ -252,8 +259,11 @@ class Harness:
         SIG_IGN in the harness while the server runs, so that the kernel reaps its
         children; ``user_class``: the spec of a user's own server class (one of
         ``facts.server_classes``) to run instead, ``server_class`` being its kind;
-        ``context``: the coverage context of what the harness runs from now on (the contract
-        and server class; used only while measuring)."""
+        ``bare_base``: run instead a direct subclass of the implementation's BaseServer that
+        supplies only a TCP socket listening on a free loopback port (its fileno() and
+        get_request()) and inherits every other method, ``server_class`` being the stream
+        class the kit treats it as; ``context``: the coverage context of what the harness
+        runs from now on (the contract and server class; used only while measuring)."""
         options: dict[str, Any] = {"serve": serve, "bind_and_activate": bind_and_activate}
         if family is not None:
             options["family"] = family
@@ -267,6 +277,8 @@ class Harness:
             options["port"] = port
         if ignore_sigchld:
             options["sigchld"] = "ignore"
+        if bare_base:
+            options["bare_base"] = True
         if context is not None and self.measurement is not None:
             options["context"] = context
         reply = self.call("start", server=user_class or server_class,
@@ -275,7 +287,8 @@ class Harness:
         address = reply["address"]
         return ServedServer(self, reply["id"],
                             tuple(address) if isinstance(address, list) else address,
-                            server_class, started_as=user_class or server_class)
+                            server_class, started_as=user_class or server_class,
+                            bare_base=bare_base)
 
     def inspect(self, class_name: str, *, attrs: tuple[str, ...] = (),
                 subclass_of: tuple[str, ...] = ()) -> ClassInspection:
@@ -310,13 +323,16 @@ class ServedServer:
     """A server running in the harness, and what its handlers have reported so far."""
 
     def __init__(self, harness: Harness, server_id: int, address: tuple[Any, ...],
-                 server_class: str, *, started_as: str | None = None) -> None:
+                 server_class: str, *, started_as: str | None = None,
+                 bare_base: bool = False) -> None:
         self.harness = harness
         self.id = server_id
         self.address = address
         self.server_class = server_class
         # The class the harness started: server_class, or a user's own class by its spec.
         self._started_as = started_as or server_class
+        # A direct subclass of the implementation's BaseServer (Harness.start's bare_base).
+        self.bare_base = bare_base
         self._taken = 0
         self._reports = Reports()
         self.stop_report: StopReport | None = None
@@ -379,6 +395,20 @@ class ServedServer:
         """The server methods called so far (get_request, verify_request, ...), in order."""
         self.poll()
         return self._reports.calls()
+
+    def calls_within(self, call: ServerCall, *, timeout: float) -> list[ServerCall] | None:
+        """The server methods that ``call`` made itself (those called in its own process and
+        thread after it began and before it returned), once its return is reported; None
+        if it is not within ``timeout`` seconds, as for every method but
+        shutdown_request(), whose return alone is reported."""
+        deadline = time.monotonic() + timeout
+        self.poll()
+        while True:
+            within = self._reports.within(call)
+            remaining = deadline - time.monotonic()
+            if within is not None or remaining <= 0:
+                return within
+            self.poll(min(remaining, 0.5), wake=(METHOD_RETURNED,))
 
     def wait_for_calls(self, method: str, count: int, *, since: int,
                        timeout: float) -> list[ServerCall]:

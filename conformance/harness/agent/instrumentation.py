@@ -1,7 +1,8 @@
 """The server classes the agent starts: subclasses of the implementation's own (or of a
-user's own server class), whose request-handling methods report each call as a "call" event
-(and some their return, as a "returned" event) and which carry the class attributes the kit
-asked for; and the documented class a user's own server class runs as."""
+user's own server class, or of a bare BaseServer), whose request-handling methods report each
+call as a "call" event (and some their return, as a "returned" event) and which carry the
+class attributes the kit asked for; and the documented class a user's own server class runs
+as."""
 
 import os
 import socket
@@ -16,6 +17,8 @@ SERVER_HOOKS = (
     "get_request", "verify_request", "process_request", "finish_request",
     "shutdown_request", "close_request", "handle_error", "handle_timeout", "server_close",
 )
+# The listen() backlog of a bare BaseServer's socket: TCPServer's request_queue_size.
+BARE_BACKLOG = 5
 # Those whose return (or exception) is reported too, as a "returned" event: once
 # shutdown_request() has returned, the server is done with the request and its connection.
 RETURNS_REPORTED = ("shutdown_request",)
@@ -151,3 +154,33 @@ def recording_server(cls, made, closes):
 
     return type(cls.__name__, (cls,), {"__module__": "__main__", "__init__": __init__,
                                        "server_close": server_close})
+
+
+def bare_base_server(module, owned):
+    """A direct subclass of ``module``'s BaseServer that supplies only what BaseServer
+    leaves to its subclasses: a TCP socket bound to ``server_address`` and listening (done
+    here, as BaseServer's own server_activate() does nothing), which fileno() returns and
+    get_request() accepts from. Everything else is BaseServer's own, server_activate(),
+    shutdown_request(), close_request() and server_close() included. The socket and every
+    connection it accepts are appended to ``owned``: BaseServer's close_request() and
+    server_close() close nothing, so the agent closes them itself."""
+    base = module.BaseServer
+
+    class BareBaseServer(base):
+        def __init__(self, server_address, RequestHandlerClass):
+            # BaseServer's handle_request() reads the timeout of self.socket.
+            self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            owned.append(self.socket)
+            self.socket.bind(server_address)
+            self.socket.listen(BARE_BACKLOG)
+            base.__init__(self, self.socket.getsockname(), RequestHandlerClass)
+
+        def fileno(self):
+            return self.socket.fileno()
+
+        def get_request(self):
+            connection, client_address = self.socket.accept()
+            owned.append(connection)
+            return connection, client_address
+
+    return BareBaseServer

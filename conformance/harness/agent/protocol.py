@@ -8,7 +8,7 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
              measurement --coverage-data asks for could not start)
   start      {"server": NAME or SPEC, "handler": KIND or {"kind": KIND, options}, "family": ...,
               "attrs": {...}, "serve": bool, "verify": bool, "port": N,
-              "sigchld": "ignore", "context": COVERAGE CONTEXT}
+              "sigchld": "ignore", "bare_base": bool, "context": COVERAGE CONTEXT}
              -> {"id": ID, "address": ...}
   construct  {"server": NAME or SPEC, "address": ADDRESS IN USE}
              -> {"error": ..., "error_type": ..., "server_close_calls": N,

@@ -14,7 +14,12 @@ import time
 
 from . import events, inspection, teardown
 from .handlers import observing_handler
-from .instrumentation import instrumented_server, recording_server, server_kind
+from .instrumentation import (
+    bare_base_server,
+    instrumented_server,
+    recording_server,
+    server_kind,
+)
 from .protocol import PROTOCOL_VERSION, jsonable
 from .tasks import Task
 
@@ -38,7 +43,7 @@ DEFAULT_POLL_INTERVAL = 0.5
 
 
 class _Server(object):
-    def __init__(self, server, thread, tmpdir):
+    def __init__(self, server, thread, tmpdir, owned):
         self.server = server
         self.thread = thread
         self.tmpdir = tmpdir
@@ -54,6 +59,9 @@ class _Server(object):
         self.children_before = set(inspection.children_of(os.getpid()))
         # every call the kit made on the server, as tasks
         self.calls = []
+        # The sockets the agent opened for the server itself (a bare BaseServer's): closed
+        # when it stops, whatever the server's own methods did.
+        self.owned = owned
 
     def loop_threads(self):
         """Every thread that runs, or ran, this server's serve_forever()."""
@@ -132,11 +140,20 @@ class Agent(object):
         verify_request refuse every request; ``port`` (inet, inet6) is the port to bind,
         0 (a free one) by default; ``sigchld`` "ignore" sets SIGCHLD to SIG_IGN until the
         server stops, so that the kernel, not the server, reaps its children;
-        ``server`` may name a user's own server class by its spec; ``context`` is the
-        coverage context of what runs from now on (with --coverage)."""
+        ``server`` may name a user's own server class by its spec; ``bare_base`` starts
+        instead a direct subclass of the implementation's BaseServer that supplies only a
+        listening TCP socket (instrumentation.bare_base_server), on an inet address;
+        ``context`` is the coverage context of what runs from now on (with --coverage)."""
         if self._measuring is not None and request.get("context"):
             self._measuring.switch(request["context"])
-        cls = self._class(request["server"])
+        owned = []
+        if request.get("bare_base"):
+            cls = bare_base_server(self.module, owned)
+            # BaseServer's constructor takes no bind_and_activate: it binds nothing.
+            arguments = {}
+        else:
+            cls = self._class(request["server"])
+            arguments = {"bind_and_activate": request.get("bind_and_activate", True)}
         if cls is None:
             raise AttributeError("%s has no %s" % (self.module.__name__, request["server"]))
         handler_spec = request.get("handler", "echo")
@@ -148,13 +165,13 @@ class Agent(object):
         address, tmpdir = _address(request.get("family", "inet"), request)
         server_cls = instrumented_server(cls, server_id, self._reporter, request)
         with self._changed:
-            record = self._servers[server_id] = _Server(None, None, tmpdir)
+            record = self._servers[server_id] = _Server(None, None, tmpdir, owned)
         try:
-            server = server_cls(address, handler,
-                                bind_and_activate=request.get("bind_and_activate", True))
+            server = server_cls(address, handler, **arguments)
         except BaseException:
             with self._changed:
                 del self._servers[server_id]
+            teardown.close_all(record.owned)
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
             raise
@@ -341,7 +358,7 @@ class Agent(object):
         running = [task for task in record.calls
                    if task.running() and task not in record.loops]
         reply = teardown.stop(record.server, record.serving, record.loop_threads(), running,
-                              timeout, shutdown_wait)
+                              timeout, shutdown_wait, owned=record.owned)
         for before in record.sigchld_before:
             # None: a handler installed outside Python, which cannot be put back from here.
             signal.signal(signal.SIGCHLD, signal.SIG_DFL if before is None else before)

@@ -50,6 +50,13 @@ def close_socket(server):
     return True
 
 
+def close_all(sockets):
+    """Close each of ``sockets``, whatever state it is in."""
+    for sock in sockets:
+        with contextlib.suppress(Exception):
+            sock.close()
+
+
 def _end_loops(server, loops, timeout):
     """End the serve_forever() loops that shutdown() left running: set the stdlib's
     shutdown flag; if that is not enough, close the listening socket too, so that the
@@ -68,11 +75,14 @@ def _end_loops(server, loops, timeout):
     return forced
 
 
-def stop(server, serving, loops, tasks, timeout, shutdown_wait=None):
+def stop(server, serving, loops, tasks, timeout, shutdown_wait=None, owned=()):
     """Stop ``server``: shutdown() if a serve_forever() (one of ``loops``) ever ran, each
     loop's end, server_close(), each bounded by ``timeout`` seconds (shutdown() by
     ``shutdown_wait``, if given), with the means above where they fail. ``tasks`` are the
-    server's calls still running, if any. The stop op's reply (see the protocol module)."""
+    server's calls still running, if any; ``owned``, the sockets the agent opened for the
+    server itself, which it closes after server_close() (so that the server's socket, one
+    of them, is not counted as left open by server_close(): closing it is the agent's
+    business). The stop op's reply (see the protocol module)."""
     shutdown_wait = timeout if shutdown_wait is None else shutdown_wait
     reply = {"shutdown": "not serving", "forced": [], "shutdown_waited": shutdown_wait}
     calls = list(tasks)
@@ -94,6 +104,7 @@ def stop(server, serving, loops, tasks, timeout, shutdown_wait=None):
     outcome = close.wait(timeout)
     reply["close"] = outcome["result"]
     reply["close_error"] = outcome.get("error")
+    close_all(owned)
     reply["socket_left_open"] = close_socket(server)
     # A shutdown() that waited for the loop may return now that the loop has ended.
     _joined([call.thread for call in calls], 0.1 if calls else 0.0)
