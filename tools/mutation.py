@@ -150,7 +150,8 @@ class Verdict:
 
 @dataclass
 class MutantResult:
-    """A mutant, the lines it changed, and the verdict of each suite."""
+    """A mutant, the lines it changed, the contracts the kit ran on it, and the verdict of
+    each suite."""
 
     mutation: Mutation
     original: str
