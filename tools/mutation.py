@@ -11,7 +11,15 @@ mutant from an environment variable, which is not an implementation the harness 
 Every competent mutant (one that imports) is put through both suites:
 
 - the kit, ``python -m conformance --impl MUTANT.py --hypothesis-profile quick``, which
-  kills the mutant when it exits 1. It runs with pytest's ``-x``: it stops at the first
+  kills the mutant when it exits 1. By default it runs only the contracts that can observe
+  the mutant (coverage-guided selection, module ``mutation_selection``): the unmutated
+  copy's whole-catalog run is measured with ``--coverage``, which says which contracts
+  executed each line, and the kit runs on a mutant with ``--contract ID`` for each contract
+  that executed a line the mutant changes. When one of those lines ran at import (a
+  ``def`` or ``class`` line, a default argument, a class attribute), the whole catalog runs;
+  when no contract executed any of them, the mutant survives the kit without a run
+  ("no contract executes line N"). ``--unguided`` runs the whole catalog on every mutant.
+  The kit runs with pytest's ``-x``: it stops at the first
   failing contract, which changes how long a killed mutant takes but not whether the kit
   exits 1 (``--all-contracts`` runs every contract, to see each one a mutant breaks).
   Under xdist (``--kit-workers``) a run stopped by ``-x`` exits 2, "interrupted"; it
@@ -21,12 +29,15 @@ Every competent mutant (one that imports) is put through both suites:
 
 A suite still running after its per-mutant timeout (by default a few times what it took
 on the unmutated copy) is stopped and the mutant counts as killed (outcome ``timeout``,
-reported apart). Mutants run at most two at a time; the run
-stops starting mutants at the overall deadline and reports the rest as not run. The
-unmutated copy goes through both suites first, so a broken setup is not read as a score.
+reported apart). For the kit that is its whole-catalog run on the copy, measured with
+``--coverage`` (which slows it) unless ``--unguided``, whatever the mutant's selection: a
+selection only makes a run shorter, so a timeout that fits the whole catalog fits it too.
+Mutants run at most two at a time; the run stops starting mutants at the overall deadline
+and reports the rest as not run. The unmutated copy goes through both suites first, so a
+broken setup is not read as a score.
 
-Writes ``mutation.json``, ``survivors.md`` and each mutant's suite output (``logs/``) to
-the report folder (``reports/mutation``).
+Writes ``mutation.json`` (with each mutant's selection), ``survivors.md`` and each mutant's
+suite output (``logs/``) to the report folder (``reports/mutation``).
 Every mutant that survives either suite is listed in ``survivors.md`` with a judgement
 column, filled in from ``tools/mutation_survivors.md`` (the reviewed copy) where the same
 mutant has been judged before: ``equivalent`` (and why) or ``gap``.
@@ -55,6 +66,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mutation_selection import (
+    SELECTED,
+    UNREACHED,
+    WHOLE_CATALOG,
+    BaselineCoverageError,
+    LineContracts,
+    Selection,
+    changed_line_numbers,
+    read_line_contracts,
+    select,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 JUDGEMENTS = ROOT / "tools" / "mutation_survivors.md"
 MUTANT_FILE = "socketserver_mutant.py"
@@ -78,8 +101,11 @@ MAX_JOBS = 2
 # pytest's "interrupted" status, which is what xdist returns when -x stops the run.
 XDIST_STOPPED = 2
 KILLED, SURVIVED, TIMEOUT, ERROR, NOT_RUN = "killed", "survived", "timeout", "error", "not run"
-SURVIVOR_COLUMNS = ("mutant", "line", "original", "mutated", "kit", "CPython suite",
-                    "judgement")
+SURVIVOR_COLUMNS = ("mutant", "line", "original", "mutated", "kit", "kit ran",
+                    "CPython suite", "judgement")
+# A reviewed table written before the "kit ran" column still has its judgements read.
+UNGUIDED_COLUMNS = len(SURVIVOR_COLUMNS) - 1
+BASELINE = "baseline"
 
 _IMPORT_CHECK = """\
 import importlib.util, sys
@@ -124,13 +150,15 @@ class Verdict:
 
 @dataclass
 class MutantResult:
-    """A mutant, the lines it changed, and the verdict of each suite."""
+    """A mutant, the lines it changed, the contracts the kit ran on it, and the verdict of
+    each suite."""
 
     mutation: Mutation
     original: str
     mutated: str
     competent: bool = True
     import_error: str = ""
+    selection: Selection = field(default_factory=lambda: Selection(WHOLE_CATALOG))
     kit: Verdict = field(default_factory=lambda: Verdict(NOT_RUN))
     cpython: Verdict = field(default_factory=lambda: Verdict(NOT_RUN))
 
@@ -159,12 +187,17 @@ class Settings:
     logs: Path
     kit_workers: int
     strict: bool
+    guided: bool
+    # Which contracts executed each line of the unmutated copy, once its run has said.
+    line_contracts: LineContracts | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Mutation score of the kit against cosmic-ray mutants of this "
-                    "interpreter's socketserver.py, next to CPython's test_socketserver.")
+                    "interpreter's socketserver.py, next to CPython's test_socketserver. "
+                    "The kit runs on each mutant the contracts that executed the lines it "
+                    "changes on the unmutated copy (coverage-guided; see --unguided).")
     parser.add_argument("--sample", type=int, default=None, metavar="N",
                         help="run a random sample of N mutants (default: all of them)")
     parser.add_argument("--seed", type=int, default=1,
@@ -175,7 +208,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="per-mutant timeout of each suite (default: "
                              f"{TIMEOUT_FACTOR:g} x its run on the unmutated copy, at least "
                              f"{TIMEOUT_FLOORS['kit']:g}s for the kit and "
-                             f"{TIMEOUT_FLOORS['cpython']:g}s for CPython's suite)")
+                             f"{TIMEOUT_FLOORS['cpython']:g}s for CPython's suite; for the "
+                             "kit, its whole-catalog run, whatever a mutant's selection)")
     parser.add_argument("--deadline", type=float, default=3000.0, metavar="SECONDS",
                         help="start no mutant after this long (default: 3000)")
     parser.add_argument("--profile", default="quick",
@@ -190,8 +224,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", action="append", default=[], metavar="ID",
                         help="run only this mutant, e.g. AddNot#8 (repeatable)")
     parser.add_argument("--all-contracts", action="store_true",
-                        help="run every contract on each mutant instead of stopping at the "
-                             "first failure (slower; the same verdicts)")
+                        help="run every selected contract on each mutant instead of stopping "
+                             "at the first failure (slower; the same verdicts)")
+    parser.add_argument("--unguided", action="store_true",
+                        help="run the kit's whole catalog on every mutant. By default the "
+                             "unmutated copy's run is measured with --coverage and the kit "
+                             "runs on a mutant only the contracts that executed a line it "
+                             "changes: the whole catalog when such a line ran at import, and "
+                             "none when no contract executed one (the mutant survives the "
+                             "kit, 'no contract executes line N')")
     parser.add_argument("--report-dir", type=Path, default=ROOT / "reports" / "mutation",
                         help="where mutation.json and survivors.md go")
     return parser
@@ -391,11 +432,24 @@ def suite_timeouts(baseline: MutantResult, chosen: float | None) -> dict[str, fl
             for suite, floor in TIMEOUT_FLOORS.items()}
 
 
-def run_kit(mutant: Path, folder: Path, settings: Settings) -> Verdict:
-    """The kit against ``mutant``: killed when it exits 1."""
-    reports = folder / "reports"
+def kit_reports(folder: Path) -> Path:
+    """Where the kit run in a mutant's ``folder`` writes its reports."""
+    return folder / "reports"
+
+
+def run_kit(mutant: Path, folder: Path, settings: Settings, selection: Selection, *,
+            coverage: bool = False) -> Verdict:
+    """The kit against ``mutant``, on the contracts ``selection`` names (with
+    ``--coverage`` when ``coverage``): killed when it exits 1, survived without a run when
+    no contract executes what the mutant changed."""
+    if selection.scope == UNREACHED:
+        return Verdict(SURVIVED, 0.0, selection.reason)
+    reports = kit_reports(folder)
     command = [sys.executable, "-m", "conformance", "--impl", str(mutant),
-               "--hypothesis-profile", settings.profile, "--report-dir", str(reports), "-q"]
+               "--hypothesis-profile", settings.profile, "--report-dir", str(reports), "-q",
+               *selection.kit_arguments()]
+    if coverage:
+        command.append("--coverage")
     if not settings.all_contracts:
         command.append("-x")
     if settings.kit_workers > 1:
@@ -439,13 +493,16 @@ def judge(mutation: Mutation | None, source: str, settings: Settings) -> MutantR
     """Write the mutant (the unmutated copy when ``mutation`` is None), run both suites on
     it and keep their output under the logs folder."""
     code = source if mutation is None else mutate(source, mutation)
-    name = "baseline" if mutation is None else re.sub(r"\W", "_", mutation.id)
+    name = BASELINE if mutation is None else re.sub(r"\W", "_", mutation.id)
     folder = settings.workdir / name
     folder.mkdir()
     mutant = folder / MUTANT_FILE
     mutant.write_text(standalone(code, source))
     original, mutated = changed_lines(source, code)
     result = MutantResult(mutation or Mutation("none", 0, 0), original, mutated)
+    if mutation is not None and settings.line_contracts is not None:
+        result.selection = select(changed_line_numbers(source, code, mutation.line),
+                                  settings.line_contracts)
     if settings.budget.remaining() > 0:
         _run_suites(result, mutant, folder, settings)
     kept = settings.logs / name
@@ -457,14 +514,16 @@ def judge(mutation: Mutation | None, source: str, settings: Settings) -> MutantR
 
 
 def _run_suites(result: MutantResult, mutant: Path, folder: Path, settings: Settings) -> None:
-    """Import check, then CPython's suite, then the kit, while the deadline allows."""
+    """Import check, then CPython's suite, then the kit, while the deadline allows. The
+    unmutated copy's kit run is measured when the run is guided."""
     result.import_error = import_error(mutant, folder, settings)
     if result.import_error:
         result.competent = False
         return
     result.cpython = run_cpython_suite(mutant, folder, settings)
     if settings.budget.remaining() > 0:
-        result.kit = run_kit(mutant, folder, settings)
+        result.kit = run_kit(mutant, folder, settings, result.selection,
+                             coverage=settings.guided and folder.name == BASELINE)
 
 
 def _describe(verdict: Verdict) -> str:
@@ -476,7 +535,10 @@ def progress_line(done: int, total: int, result: MutantResult) -> str:
     head = f"[{done}/{total}] {result.mutation.id} line {result.mutation.line}"
     if not result.competent:
         return f"{head}: incompetent ({result.import_error})"
-    return f"{head}: kit {_describe(result.kit)}, CPython suite {_describe(result.cpython)}"
+    ran = (f"{len(result.selection.contracts)} contracts" if result.selection.scope == SELECTED
+           else result.selection.scope)
+    return (f"{head}: kit {_describe(result.kit)} on {ran}, "
+            f"CPython suite {_describe(result.cpython)}")
 
 
 def run_all(mutations: list[Mutation], source: str, settings: Settings,
@@ -518,6 +580,13 @@ def overlap(results: list[MutantResult]) -> dict[str, int]:
     }
 
 
+def selections(results: list[MutantResult]) -> dict[str, int]:
+    """How many competent mutants the kit judged on a selection of contracts, on the whole
+    catalog, and without a run."""
+    judged = [r.selection.scope for r in results if r.competent and r.kit.outcome != NOT_RUN]
+    return {scope: judged.count(scope) for scope in (SELECTED, WHOLE_CATALOG, UNREACHED)}
+
+
 def summary_lines(results: list[MutantResult], total: int, profile: str) -> list[str]:
     """The terminal summary: mutants, and each suite's verdicts and score."""
     incompetent = sum(not r.competent for r in results)
@@ -530,6 +599,10 @@ def summary_lines(results: list[MutantResult], total: int, profile: str) -> list
         score = "-" if counts["score"] is None else f"{100 * counts['score']:.1f}%"
         lines.append(f"{label:<26}{counts[KILLED]:>8}{counts[TIMEOUT]:>9}"
                      f"{counts[SURVIVED]:>10}{counts[ERROR]:>7}{counts[NOT_RUN]:>9}{score:>8}")
+    scopes = selections(results)
+    lines.append(f"the kit ran a selection of contracts on {scopes[SELECTED]} mutants, the "
+                 f"whole catalog on {scopes[WHOLE_CATALOG]}, nothing on {scopes[UNREACHED]} "
+                 "(no contract executes what they change: survived)")
     shared = overlap(results)
     lines.append(f"killed by both {shared['both']}, kit only {shared['kit_only']}, "
                  f"CPython suite only {shared['cpython_only']}, neither {shared['neither']}")
@@ -554,7 +627,7 @@ def read_judgements(path: Path) -> dict[tuple[str, str], str]:
         return judgements
     for row in path.read_text().splitlines():
         cells = _split_row(row) if row.startswith("| `") else []
-        if len(cells) == len(SURVIVOR_COLUMNS) and cells[-1]:
+        if len(cells) in (len(SURVIVOR_COLUMNS), UNGUIDED_COLUMNS) and cells[-1]:
             judgements[(cells[0].strip("`"), cells[3].strip("`"))] = cells[-1]
     return judgements
 
@@ -571,7 +644,8 @@ def survivors_table(results: list[MutantResult],
         mutation = result.mutation
         judgement = judgements.get((mutation.id, result.mutated), "")
         cells = [f"`{mutation.id}`", str(mutation.line), f"`{result.original}`",
-                 f"`{result.mutated}`", result.kit.outcome, result.cpython.outcome, judgement]
+                 f"`{result.mutated}`", result.kit.outcome, result.selection.describe(),
+                 result.cpython.outcome, judgement]
         rows.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return rows
 
@@ -582,14 +656,17 @@ def write_reports(folder: Path, header: dict[str, Any], results: list[MutantResu
     folder.mkdir(parents=True, exist_ok=True)
     report = dict(header, summary={"kit": tally(results, "kit"),
                                    "cpython": tally(results, "cpython"),
-                                   "overlap": overlap(results)},
+                                   "overlap": overlap(results),
+                                   "kit_selection": selections(results)},
                   mutants=[_result_json(r) for r in results])
     (folder / "mutation.json").write_text(json.dumps(report, indent=2) + "\n")
     table = survivors_table(results, read_judgements(JUDGEMENTS))
     text = ["# Surviving mutants", "",
             f"socketserver.py of Python {header['python']}, cosmic-ray "
             f"{header['cosmic_ray']}, sample of {header['sample']} (seed {header['seed']}), "
-            f"kit profile `{header['profile']}`, per-mutant timeouts "
+            f"kit profile `{header['profile']}`, "
+            f"{'coverage-guided' if header['guided'] else 'whole catalog on every mutant'}, "
+            "per-mutant timeouts "
             f"{header['timeouts']['kit']:g}s (kit) and {header['timeouts']['cpython']:g}s "
             "(CPython suite).",
             "", "```", *summary, "```", "", *table, ""]
@@ -624,7 +701,7 @@ def _header(options: argparse.Namespace, source_path: Path, generated: int,
             "sample": sample, "seed": options.seed, "profile": options.profile,
             "timeouts": settings.timeouts, "deadline": options.deadline,
             "jobs": options.jobs, "kit_workers": options.kit_workers, "strict": options.strict,
-            "all_contracts": options.all_contracts,
+            "all_contracts": options.all_contracts, "guided": settings.guided,
             "baseline": {"kit": asdict(baseline.kit), "cpython": asdict(baseline.cpython)}}
 
 
@@ -643,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
                             dict.fromkeys(TIMEOUT_FLOORS, options.timeout or BASELINE_TIMEOUT),
                             cpython_suite_available(), Budget(options.deadline),
                             uuid.uuid4().hex, options.all_contracts, options.report_dir / "logs",
-                            options.kit_workers, options.strict)
+                            options.kit_workers, options.strict, not options.unguided)
         print(f"{len(mutations)} mutants of {source_path}; running {len(chosen)} "
               f"(seed {options.seed}), {options.jobs} at a time", flush=True)
         baseline = judge(None, source, settings)
@@ -651,7 +728,16 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(f"the unmutated socketserver.py does not pass: {problem}", file=sys.stderr)
             return 2
-        settings = replace(settings, timeouts=suite_timeouts(baseline, options.timeout))
+        try:
+            line_contracts = (read_line_contracts(kit_reports(workdir / BASELINE),
+                                                  MUTANT_FILE, source)
+                              if settings.guided else None)
+        except BaselineCoverageError as error:
+            print(f"no coverage of the unmutated copy to select contracts by: {error} "
+                  "(--unguided runs the whole catalog on every mutant)", file=sys.stderr)
+            return 2
+        settings = replace(settings, timeouts=suite_timeouts(baseline, options.timeout),
+                           line_contracts=line_contracts)
         timeouts = settings.timeouts
         print(f"unmutated: kit {_describe(baseline.kit)}, CPython suite "
               f"{_describe(baseline.cpython)}; per-mutant timeouts: kit {timeouts['kit']:.0f}s, "
