@@ -68,9 +68,15 @@ def _not_exactly_its_own(run: KitRun, fixture: str) -> str | None:
         return f"not every contract has a result: {sorted(outcomes)}"
     wrong = {cid: outcome for cid, outcome in outcomes.items()
              if outcome != ("failed" if cid == BREAKS[fixture] else "passed")}
+    contracts = {c["id"]: c for c in run.results(target)["contracts"]}
     if wrong:
-        return f"breaks {BREAKS[fixture]}, but: {wrong}"
-    contract = next(c for c in run.results(target)["contracts"] if c["id"] == BREAKS[fixture])
+        # The messages of the cases that went wrong: enough to tell a load-dependent
+        # wait from a real overlap without the run's reports, which are gone by then.
+        messages = [f"  {case['nodeid']}: {case['outcome']}: {case['message']}"
+                    for cid in wrong for case in contracts[cid]["cases"]
+                    if case["outcome"] not in ("passed", "skipped")]
+        return "\n".join([f"breaks {BREAKS[fixture]}, but: {wrong}", *messages])
+    contract = contracts[BREAKS[fixture]]
     if not contract["message"] or not contract["reproduce"].startswith(
             "python -m conformance --impl "):
         return f"its failure has no message or reproduce command: {contract}"

@@ -128,10 +128,18 @@ class Agent(object):
         }
 
     def _class(self, name):
-        """A server class by name: the implementation's, or the user's own by its spec."""
+        """A server class by name: the implementation's, or the user's own by its spec;
+        None when there is no such class."""
         if name in self.user_servers:
             return self.user_servers[name]
         return getattr(self.module, name, None)
+
+    def _required_class(self, name):
+        """``_class``, for an operation that cannot go on without it."""
+        cls = self._class(name)
+        if cls is None:
+            raise AttributeError("%s has no %s" % (self.module.__name__, name))
+        return cls
 
     def op_start(self, request):
         """Start a server. ``handler`` is a kind name or {"kind": ..., options}; ``family``
@@ -152,10 +160,8 @@ class Agent(object):
             # BaseServer's constructor takes no bind_and_activate: it binds nothing.
             arguments = {}
         else:
-            cls = self._class(request["server"])
+            cls = self._required_class(request["server"])
             arguments = {"bind_and_activate": request.get("bind_and_activate", True)}
-        if cls is None:
-            raise AttributeError("%s has no %s" % (self.module.__name__, request["server"]))
         handler_spec = request.get("handler", "echo")
         if not isinstance(handler_spec, dict):
             handler_spec = {"kind": handler_spec}
@@ -197,9 +203,7 @@ class Agent(object):
         constructor raised, how many times it called server_close(), and whether it left
         the socket it created open (which the agent then closes). A server whose
         constructor returns is closed at once."""
-        cls = self._class(request["server"])
-        if cls is None:
-            raise AttributeError("%s has no %s" % (self.module.__name__, request["server"]))
+        cls = self._required_class(request["server"])
         made = []
         closes = []
         address = request["address"]
