@@ -20,6 +20,9 @@ subclasses." Of the methods it does implement, server_activate() and server_clos
 overridden"; in the stdlib's source, shutdown_request() "Called to shutdown and close an
 individual request" calls close_request(), "Called to clean up an individual request".
 
+The stdlib's __all__ lists every server class the module defines on the platform, so that
+`from socketserver import *` imports each of them.
+
 A user's own server class (--server-class) is checked against classes.mixin_first only: the
 others are about the classes the implementation defines, and the kit has already found
 which of them the user's class derives from to know what to check it against.
@@ -113,6 +116,21 @@ def test_classes_exist(harness: Harness, server_class: str, server_case: ServerC
     assert "BaseServer" in found.mro, (
         f"{server_class} is not a server class: its classes, in lookup order, are "
         f"{_chain(found.mro)}, without BaseServer")
+
+
+@contract("classes.star_import", servers=ALL_SERVERS, reference=SOURCE, level=SHOULD)
+def test_classes_star_import(harness: Harness, server_class: str,
+                             server_case: ServerCase) -> None:
+    """Every server class the module has is among the names `from socketserver import *`
+    binds (its __all__ lists it), so that code written against the stdlib's star import
+    finds it."""
+    _about_the_module(server_case, "it is about the names the implementation exports")
+    found = _inspect_existing(harness, server_class)
+    # The stdlib's __all__ lists each server class where the platform has it: "if
+    # hasattr(os, "fork"): __all__.extend(["ForkingUDPServer", "ForkingTCPServer", ...])"
+    assert found.star_imported, (
+        f"the module has {server_class}, but `from {harness.facts.module} import *` does "
+        "not bind it: its __all__ leaves it out")
 
 
 @contract("classes.hierarchy", servers=SYNCHRONOUS_SERVERS, reference=CREATION_NOTES)

@@ -335,10 +335,22 @@ def _bound(sockname: Any) -> bool:
           reference=DOCS + "#socketserver.TCPServer")
 def test_lifecycle_bind_and_activate(serve: Callable[..., ServedServer],
                                      server_class: str) -> None:
-    """With bind_and_activate=False the constructor leaves the socket unbound; server_bind()
-    binds it and sets server_address to the bound address (port 0 becomes the port the
-    system chose), server_activate() makes a stream socket listen, fileno() is the
-    socket's file descriptor, and the server then serves at server_address."""
+    """Without bind_and_activate the constructor binds the socket and makes a stream socket
+    listen (the default is True); with bind_and_activate=False it leaves the socket
+    unbound; server_bind() binds it and sets server_address to the bound address (port 0
+    becomes the port the system chose), server_activate() makes a stream socket listen,
+    fileno() is the socket's file descriptor, and the server then serves at
+    server_address."""
+    by_default = serve(serve=False, bind_and_activate=None)
+    made = by_default.state()
+    # TCPServer(server_address, RequestHandlerClass, bind_and_activate=True)
+    bound = _bound(made.sockname)
+    activated = by_default.is_datagram or made.listening
+    assert bound and activated, (
+        "constructed without bind_and_activate (documented default: True), the server's "
+        "socket is " + " and ".join(
+            part for part, missing in (("unbound", not bound), ("not listening", not activated))
+            if missing))
     server = serve(serve=False, bind_and_activate=False)
     created = server.state()
     unbound = created.sockname

@@ -244,7 +244,7 @@ class Harness:
 
     def start(self, server_class: str, handler: HandlerSpec, *, family: str | None = None,
               attrs: dict[str, Any] | None = None, serve: bool = True,
-              bind_and_activate: bool = True, verify: bool = True,
+              bind_and_activate: bool | None = True, verify: bool = True,
               poll_interval: float | None = None, port: int | None = None,
               ignore_sigchld: bool = False, user_class: str | None = None,
               bare_base: bool = False, context: str | None = None) -> ServedServer:
@@ -253,18 +253,20 @@ class Harness:
 
         ``family``: inet (the default), inet6 or unix; ``attrs``: attributes of the server
         class; ``serve``: False leaves serve_forever() to the kit; ``bind_and_activate``:
-        the constructor's argument; ``verify``: False makes verify_request() refuse every
-        request; ``poll_interval``: that of the harness's serve_forever(); ``port`` (inet,
-        inet6): the port to bind instead of a free one; ``ignore_sigchld``: SIGCHLD is
-        SIG_IGN in the harness while the server runs, so that the kernel reaps its
-        children; ``user_class``: the spec of a user's own server class (one of
-        ``facts.server_classes``) to run instead, ``server_class`` being its kind;
-        ``bare_base``: run instead a direct subclass of the implementation's BaseServer that
-        supplies only a TCP socket listening on a free loopback port (its fileno() and
-        get_request()) and inherits every other method, ``server_class`` being the stream
-        class the kit treats it as; ``context``: the coverage context of what the harness
-        runs from now on (the contract and server class; used only while measuring)."""
-        options: dict[str, Any] = {"serve": serve, "bind_and_activate": bind_and_activate}
+        the constructor's argument (None: not given, the class's default); ``verify``: False
+        makes verify_request() refuse every request; ``poll_interval``: that of the
+        harness's serve_forever(); ``port`` (inet, inet6): the port to bind instead of a
+        free one; ``ignore_sigchld``: SIGCHLD is SIG_IGN in the harness while the server
+        runs, so that the kernel reaps its children; ``user_class``: the spec of a user's
+        own server class (one of ``facts.server_classes``) to run instead, ``server_class``
+        being its kind; ``bare_base``: run instead a direct subclass of the implementation's
+        BaseServer that supplies only a TCP socket listening on a free loopback port (its
+        fileno() and get_request()) and inherits every other method, ``server_class`` being
+        the stream class the kit treats it as; ``context``: the coverage context of what the
+        harness runs from now on (the contract and server class; used only while measuring)."""
+        options: dict[str, Any] = {"serve": serve}
+        if bind_and_activate is not None:
+            options["bind_and_activate"] = bind_and_activate
         if family is not None:
             options["family"] = family
         if attrs:

@@ -214,13 +214,15 @@ class HeldSockets:
 class ClassInspection:
     """A class of the implementation, looked up by name: whether it exists, its method
     resolution order (class names), the class that defines each attribute asked about
-    (None: none does), and whether it subclasses each class asked about."""
+    (None: none does), whether it subclasses each class asked about, and whether
+    ``from module import *`` binds its name."""
 
     name: str
     exists: bool
     mro: tuple[str, ...] = ()
     owners: dict[str, str | None] = field(default_factory=dict)
     subclass_of: dict[str, bool] = field(default_factory=dict)
+    star_imported: bool = False
 
     def owner(self, attr: str) -> str | None:
         """The name of the class ``attr`` is found in (asked about with ``attrs``)."""
@@ -230,7 +232,8 @@ class ClassInspection:
     def from_reply(cls, name: str, reply: dict[str, Any]) -> ClassInspection:
         return cls(name=name, exists=bool(reply.get("exists")),
                    mro=tuple(reply.get("mro", ())), owners=dict(reply.get("owners", {})),
-                   subclass_of=dict(reply.get("subclass_of", {})))
+                   subclass_of=dict(reply.get("subclass_of", {})),
+                   star_imported=bool(reply.get("star_imported")))
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,15 @@ def _wakes(events, wake):
                for event in events)
 
 
+def _star_imported(module, name):
+    """Whether ``from module import *`` binds ``name``: the module's __all__ lists it, or,
+    without __all__, it is one of the module's public names."""
+    exported = getattr(module, "__all__", None)
+    if exported is None:
+        return name in vars(module) and not name.startswith("_")
+    return name in exported
+
+
 def _address(family, request):
     """(address to bind, temporary folder to remove at stop or None) for ``family``."""
     if family == "unix":
@@ -161,7 +170,9 @@ class Agent(object):
             arguments = {}
         else:
             cls = self._required_class(request["server"])
-            arguments = {"bind_and_activate": request.get("bind_and_activate", True)}
+            # Without bind_and_activate, the constructor's own default.
+            arguments = ({"bind_and_activate": request["bind_and_activate"]}
+                         if "bind_and_activate" in request else {})
         handler_spec = request.get("handler", "echo")
         if not isinstance(handler_spec, dict):
             handler_spec = {"kind": handler_spec}
@@ -308,7 +319,8 @@ class Agent(object):
 
     def op_inspect(self, request):
         """A class of the implementation (or a user's own server class, by its spec): its
-        MRO and which class defines each attribute."""
+        MRO, which class defines each attribute, and whether ``from module import *``
+        binds its name."""
         cls = self._class(request["class"])
         if cls is None:
             return {"exists": False}
@@ -322,7 +334,8 @@ class Agent(object):
             other_cls = getattr(self.module, other, None)
             subclass_of[other] = other_cls is not None and issubclass(cls, other_cls)
         return {"exists": True, "mro": [c.__name__ for c in mro], "owners": owners,
-                "subclass_of": subclass_of}
+                "subclass_of": subclass_of,
+                "star_imported": _star_imported(self.module, request["class"])}
 
     def op_set(self, request):
         """Set attributes on the server instance, as a subclass or a user would set them."""
