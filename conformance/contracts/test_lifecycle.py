@@ -516,6 +516,10 @@ def test_lifecycle_handle_request(serve: Callable[..., ServedServer],
     check()
 
 
+# lifecycle.handle_timeout's one timeout longer than a second.
+LONG_TIMEOUT = 1.2
+
+
 @contract("lifecycle.handle_timeout", servers=TCP_SERVERS,
           reference=DOCS + "#socketserver.BaseServer.timeout")
 def test_lifecycle_handle_timeout(serve: Callable[..., ServedServer],
@@ -524,9 +528,11 @@ def test_lifecycle_handle_timeout(serve: Callable[..., ServedServer],
     less, then calls handle_timeout() once and returns."""
     server = serve(serve=False)
 
-    # One number in a small range; each example waits that long.
+    # One number in a small range; each example waits that long. And one timeout of more
+    # than a second, as real servers set them: the range's are all shorter.
     @for_slow_scenarios(divisor=4)
     @example(timeout=0.1)
+    @example(timeout=LONG_TIMEOUT)
     @given(timeout=st.floats(MIN_POLL, MAX_POLL))
     def check(timeout: float) -> None:
         server.set_attributes(timeout=timeout)

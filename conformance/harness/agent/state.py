@@ -221,7 +221,9 @@ class Agent(object):
         address = tuple(address) if isinstance(address, list) else address
         error = None
         try:
-            recording_server(cls, made, closes)(address, self.module.BaseRequestHandler)
+            # Binding asked for outright: whether it is the default is not this op's question.
+            recording_server(cls, made, closes)(address, self.module.BaseRequestHandler,
+                                                bind_and_activate=True)
         except Exception as exc:
             error = exc
         reply = {"error": None if error is None else repr(error),
