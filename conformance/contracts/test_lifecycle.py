@@ -429,18 +429,23 @@ def _tcp_states(port: int) -> list[str]:
 @contract("lifecycle.reuse_address", servers=INET_SERVERS,
           reference=DOCS + "#socketserver.BaseServer.allow_reuse_address")
 def test_lifecycle_reuse_address(serve: Callable[..., ServedServer], server_class: str) -> None:
-    """allow_reuse_address defaults to False, on TCP and UDP servers alike; set to True, it
-    lets a new TCP server bind the port of a closed one while a connection the closed
-    server shut down is still in TIME_WAIT on that port.
+    """allow_reuse_address defaults to False, on TCP and UDP servers alike, and the server's
+    socket then does not set SO_REUSEADDR; set to True, it lets a new TCP server bind the
+    port of a closed one while a connection the closed server shut down is still in
+    TIME_WAIT on that port.
 
     The closed server's handler returns at once, so the server closes the connection first
     and its end lingers in TIME_WAIT; on Linux, binding that port again then takes
     SO_REUSEADDR on both servers' sockets. A datagram server has no connection to leave
-    in TIME_WAIT: on it, only the default is checked."""
+    in TIME_WAIT: on it, only the default and its socket option are checked."""
     first = serve(serve=False)
     default = first.attribute("allow_reuse_address")
     # "This defaults to False"
     assert default is False, f"allow_reuse_address is {default!r} by default, not False"
+    # "Whether the server will allow the reuse of an address": with False, its socket does
+    # not ask for it.
+    assert not first.state().reuse_address, (
+        "with allow_reuse_address = False, the server's socket has SO_REUSEADDR set")
     if first.is_datagram:
         return
     reuse = {"allow_reuse_address": True}

@@ -148,10 +148,11 @@ class ServerState:
     """A server in the harness, as the harness sees it from inside.
 
     Its socket: ``socket_fileno`` (-1 once closed; None if there is no socket to ask),
-    ``sockname``, ``listening``, and ``socket_error`` for what asking failed with. The
-    harness's process: its ``threads`` (names). The server: ``server_address``, how many
-    times serve_forever() has called service_actions(), whether the harness's own
-    serve_forever() still runs, and the values of the attributes asked for (``attrs``)."""
+    ``sockname``, ``listening``, ``reuse_address`` (SO_REUSEADDR is on), and
+    ``socket_error`` for what asking failed with. The harness's process: its ``threads``
+    (names). The server: ``server_address``, how many times serve_forever() has called
+    service_actions(), whether the harness's own serve_forever() still runs, and the values
+    of the attributes asked for (``attrs``)."""
 
     server_address: Any
     service_actions_calls: int
@@ -159,6 +160,7 @@ class ServerState:
     socket_fileno: int | None = None
     sockname: Any = None
     listening: bool = False
+    reuse_address: bool = False
     socket_error: str | None = None
     threads: tuple[str, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
@@ -176,6 +178,7 @@ class ServerState:
             socket_fileno=reply.get("socket_fileno"),
             sockname=address(reply.get("sockname")),
             listening=bool(reply.get("listening")),
+            reuse_address=bool(reply.get("reuse_address")),
             socket_error=reply.get("socket_error"),
             threads=tuple(reply.get("threads", ())),
             attrs={name: value(sent) for name, sent in reply.get("attrs", {}).items()})

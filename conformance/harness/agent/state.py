@@ -313,6 +313,8 @@ class Agent(object):
             state["socket_fileno"] = sock.fileno()
             state["sockname"] = jsonable(sock.getsockname())
             state["listening"] = bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+            state["reuse_address"] = bool(sock.getsockopt(socket.SOL_SOCKET,
+                                                          socket.SO_REUSEADDR))
         except (OSError, AttributeError) as exc:
             state["socket_error"] = repr(exc)
         for name in request.get("attrs", []):
