@@ -71,7 +71,8 @@ def waiting(address: Any, payload: bytes | None, *, is_datagram: bool,
     stays, with what it could send."""
     if is_datagram:
         with datagram.client_socket(address) as sock:
-            sock.sendto(payload or b"", address if isinstance(address, str) else tuple(address))
+            datagram.talking_to(sock, address)
+            sock.send(payload or b"")
             yield Waiting(sock, len(payload or b""), is_datagram=True)
         return
     with contextlib.closing(stream.connect(address)) as sock:

@@ -45,6 +45,13 @@ def client_socket(address: Any, *, bind: bool = True) -> Iterator[socket.socket]
         yield sock
 
 
+def talking_to(sock: socket.socket, address: Any) -> None:
+    """Connect a datagram client to the server it talks to, so that it sends there and
+    receives from there only: a late reply from an earlier server, to a port or path the
+    system has since given this client, is not taken for this server's."""
+    sock.connect(address if isinstance(address, str) else tuple(address))
+
+
 def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True,
              watch: Watch | None = None) -> DatagramReply:
     """Send ``datagram`` from a fresh socket and read one reply, if one comes in time: within
@@ -53,7 +60,8 @@ def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True
         deadline = Deadline(timeout, watch, grace=bounds.DATAGRAM_GRACE)
         # Dated before sendto(): the handler may run before sendto() has returned here.
         began = time.time()
-        sock.sendto(datagram, address if isinstance(address, str) else tuple(address))
+        talking_to(sock, address)
+        sock.send(datagram)
         wire_log.record("client", "sent a datagram", datagram, at=began)
         reply = _receive(sock, deadline)
         if reply is None:
@@ -83,13 +91,13 @@ def exchange_all(address: Any, datagrams: list[bytes], *, timeout: float,
     """Send each datagram from a fresh socket of its own, in order and at once, then wait,
     at most ``timeout`` seconds in all (with a ``watch``, until soon after the server is done
     with them), for one reply on each of those sockets."""
-    target = address if isinstance(address, str) else tuple(address)
     replies: dict[int, bytes | None] = {}
     with contextlib.ExitStack() as stack, selectors.DefaultSelector() as selector:
         socks = [stack.enter_context(client_socket(address)) for _ in datagrams]
         deadline = Deadline(timeout, watch, grace=bounds.DATAGRAM_GRACE)
         for number, (sock, datagram) in enumerate(zip(socks, datagrams)):
-            sock.sendto(datagram, target)
+            talking_to(sock, address)
+            sock.send(datagram)
             selector.register(sock, selectors.EVENT_READ, number)
         while len(replies) < len(socks):
             wait = deadline.remaining()
