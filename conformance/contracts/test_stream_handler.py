@@ -230,9 +230,12 @@ def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
     @given(script=line_scripts(min_requests=0, max_requests=3, max_size=KIB))
     def check(script: list[LineRequest]) -> None:
         since = len(server.calls())
+        connecting = time.time()
         with contextlib.closing(stream.connect(server.address)) as sock:
-            # Taken before sending: the handler's last wait cannot start any earlier.
-            silent_since = time.time()
+            # Taken before sending: the handler's last wait cannot start any earlier. With
+            # nothing to send, its wait may start as soon as the connection is accepted,
+            # before this client runs again: then the time before connecting.
+            silent_since = time.time() if script else connecting
             sock.sendall(b"".join(request.encode() for request in script))
             handlers = server.take_handlers(1, until="finish",
                                             timeout=timeout + bounds.HANDLER_REPORT)
@@ -257,7 +260,8 @@ def test_stream_handler_timeout(serve: Callable[..., ServedServer]) -> None:
         waited = raised.time - silent_since
         assert waited >= timeout - bounds.TIMEOUT_SLACK, (
             f"the handler's rfile read timed out {waited:.3f}s after the client's last "
-            f"write began, before the {timeout:g}s timeout")
+            f"{'write began' if script else 'connect() began'}, before the {timeout:g}s "
+            "timeout")
 
     check()
 
