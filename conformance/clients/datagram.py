@@ -58,7 +58,7 @@ def exchange(address: Any, datagram: bytes, *, timeout: float, bind: bool = True
     ``timeout``, or with a ``watch``, soon after the server is done with the request."""
     with client_socket(address, bind=bind) as sock:
         deadline = Deadline(timeout, watch, grace=bounds.DATAGRAM_GRACE)
-        # Dated before sendto(): the handler may run before sendto() has returned here.
+        # Dated before send(): the handler may run before send() has returned here.
         began = time.time()
         talking_to(sock, address)
         sock.send(datagram)
