@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from conformance import bounds
+from conformance.harness.process import AGENT_PATH
 from tests.conftest import MISBEHAVING, RUN_MARKER, leftover_processes
 
 # The contracts that call shutdown() themselves, so that a shutdown() which raises fails
@@ -193,4 +194,23 @@ def test_a_killed_kit_leaves_nothing_of_its_harness_running(tmp_path: Path) -> N
     deadline = time.monotonic() + ORPHANS_GONE
     while leftover_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert not leftover_processes(marker)
+
+
+def test_a_kit_gone_before_the_hello_leaves_nothing_of_the_target_running() -> None:
+    """The kit can die while the target is being imported: the agent's hello then fails,
+    and what the import forked (here a helper that ignores SIGTERM) must not outlive it."""
+    marker = uuid.uuid4().hex
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    agent = subprocess.Popen(
+        [sys.executable, "-u", AGENT_PATH, "--impl", str(MISBEHAVING / "ignores_sigterm.py")],
+        env={**os.environ, RUN_MARKER: marker}, stdin=subprocess.DEVNULL, stdout=write_end,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    os.close(write_end)
+    try:
+        agent.wait(bounds.HARNESS_START)
+    finally:
+        agent.kill()
+    assert agent.returncode != 0
     assert not leftover_processes(marker)

@@ -88,6 +88,16 @@ def main(argv=None):
     faulthandler.enable(all_threads=True)
     # Before the prelude and the import, so that they see only the capped os.fork.
     forks.install()
+    try:
+        return _run(args, writer)
+    finally:
+        # Told to quit, or the kit is gone (its requests end, or a reply to it fails, the
+        # hello included): nothing the target forked, even as it was imported, outlives
+        # the agent.
+        forks.end_group()
+
+
+def _run(args, writer):
     # Import the implementation from the user's folder, never from the kit's: __main__
     # took the agent's folder off sys.path, this puts the user's in its place.
     sys.path.insert(0, os.getcwd())
@@ -97,16 +107,13 @@ def main(argv=None):
     if failure is not None:
         writer.send(failure)
         return 3
-    agent = Agent(module, user_servers, measurement)
-    hello = agent.hello()
-    hello["user_handler"] = handler_kind
-    writer.send(hello)
     try:
+        agent = Agent(module, user_servers, measurement)
+        hello = agent.hello()
+        hello["user_handler"] = handler_kind
+        writer.send(hello)
         protocol.serve(agent, sys.stdin.fileno(), writer)
     finally:
         if measurement is not None:
             measurement.save()
-        # Told to quit, or the kit is gone (its requests end, or a reply to it fails):
-        # nothing the target forked outlives the agent.
-        forks.end_group()
     return 0
