@@ -81,6 +81,12 @@ HANDLE_TIMEOUT_SLACK = 2.0
 # How long the kit watches for something that must not happen (a second request handled
 # by one handle_request(), a request handled after shutdown()) before concluding it did not.
 QUIET = 0.3
+# How long a new client watches for an echo it must not get while a forking server runs
+# more children than its max_children (a fork takes milliseconds; this allows for load).
+OVER_LIMIT_WATCH = 1.0
+# A connection to a server that accepts none completes within this, unless its listen()
+# backlog is full (on loopback it completes within connect() itself).
+QUEUED_CONNECT = 0.2
 # The poll_interval of a serve_forever() that shutdown() interrupts while clients arrive:
 # long, so that those clients arrive while its select() still waits.
 LATE_CLIENT_POLL = 3.0
@@ -120,9 +126,9 @@ GROW_UNDER_LOAD = (
     "DATAGRAM_GRACE",
     "ECHO_BASE", "ECHO_PER_MIB", "OTHERS_SERVED", "LINE_REPLY", "REFUSED_SILENCE",
     "SERVED_ECHO", "WIND_DOWN", "SERVER_CALL", "STOP", "CHILD_REAPED", "LOOP_SLACK",
-    "SHUTDOWN_SLACK", "HANDLE_TIMEOUT_SLACK", "QUIET", "HARNESS_START", "HARNESS_ANSWER",
-    "HARNESS_QUIT", "HARNESS_KILLED", "HARNESS_EXIT", "CONNECT", "SHRINK_BUDGET",
-    "COVERAGE_CHECK", "COVERAGE_REPORT",
+    "SHUTDOWN_SLACK", "HANDLE_TIMEOUT_SLACK", "QUIET", "OVER_LIMIT_WATCH", "QUEUED_CONNECT",
+    "HARNESS_START", "HARNESS_ANSWER", "HARNESS_QUIT", "HARNESS_KILLED", "HARNESS_EXIT",
+    "CONNECT", "SHRINK_BUDGET", "COVERAGE_CHECK", "COVERAGE_REPORT",
 )
 SCALE_ENV = "CONFORMANCE_TIMEOUT_SCALE"
 _UNSCALED = {name: globals()[name] for name in GROW_UNDER_LOAD}

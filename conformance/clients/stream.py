@@ -7,6 +7,8 @@ a bounded wait and shows up as a short transcript, never as a hung test.
 from __future__ import annotations
 
 import contextlib
+import errno
+import select
 import selectors
 import socket
 import struct
@@ -54,6 +56,32 @@ def _connect_unix(path: str, timeout: float) -> socket.socket:
         except OSError:
             sock.close()
             raise
+
+
+def queued_connections(address: Any, *, most: int) -> int:
+    """How many connections, made one after another, a stream server that accepts none
+    lets complete before the system turns the next away, its listen() backlog full (at
+    most ``most``). All of them are closed on return.
+
+    One at a time, the count is exact: on loopback a connection completes within its
+    connect() call (TCP's handshake, or a Unix socket's), or the system drops or refuses
+    it at once; ``bounds.QUEUED_CONNECT`` is the last resort."""
+    if isinstance(address, str):
+        family, target = socket.AF_UNIX, address
+    else:
+        host, port = tuple(address)[:2]
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        target = (host, port)
+    with contextlib.ExitStack() as clients:
+        for count in range(most):
+            sock = clients.enter_context(socket.socket(family, socket.SOCK_STREAM))
+            sock.setblocking(False)
+            if sock.connect_ex(target) not in (0, errno.EINPROGRESS):
+                return count
+            _, writable, _ = select.select([], [sock], [], bounds.QUEUED_CONNECT)
+            if not writable or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                return count
+        return most
 
 
 @dataclass

@@ -49,7 +49,13 @@ from conformance.contracts.catalog import (
     ServerCase,
     contract,
 )
-from conformance.harness import ClassInspection, Echo, Harness, ServedServer
+from conformance.harness import (
+    ClassInspection,
+    Echo,
+    Harness,
+    ServedServer,
+    is_datagram_class,
+)
 
 CREATION_NOTES = DOCS + "#server-creation-notes"
 # The inheritance diagram: the classes each base server derives from, and those it must not.
@@ -189,6 +195,43 @@ def test_classes_mixin_first(harness: Harness, server_class: str,
     assert owner in mro and mro.index(owner) < mro.index(base), (
         f"{shown}.process_request is {owner}'s, which the lookup "
         f"({_chain(mro)}) reaches only after {base}: the mixin's is shadowed")
+
+
+# The stdlib's defaults of the limits a subclass tunes: on every server class, and on the
+# datagram and forking ones.
+QUEUE_DEFAULTS = {"request_queue_size": 5}
+DATAGRAM_DEFAULTS = {"max_packet_size": 8192}
+FORKING_DEFAULTS = {"max_children": 40}
+
+
+def _defaults(server_class: str) -> dict[str, int]:
+    defaults = dict(QUEUE_DEFAULTS)
+    if is_datagram_class(server_class):
+        defaults.update(DATAGRAM_DEFAULTS)
+    if server_class.startswith("Forking"):
+        defaults.update(FORKING_DEFAULTS)
+    return defaults
+
+
+@contract("classes.default_limits", servers=ALL_SERVERS, level=SHOULD, reference=SOURCE)
+def test_classes_default_limits(harness: Harness, server_class: str,
+                                server_case: ServerCase) -> None:
+    """The implementation's own server classes keep the stdlib's default limits, which
+    programs written against the stdlib inherit: request_queue_size 5 (the listen()
+    backlog), max_packet_size 8192 on datagram servers, max_children 40 on forking servers.
+
+    The documentation gives request_queue_size's default as "usually 5" and documents
+    max_children without its default; Lib/socketserver.py sets all three. Whether a server
+    keeps to the value it has is for lifecycle, udp.max_packet_size and
+    resources.max_children to check."""
+    _about_the_module(server_case, "its limits are the user's to choose")
+    defaults = _defaults(server_class)
+    found = _inspect_existing(harness, server_class, attrs=tuple(defaults))
+    # TCPServer: "request_queue_size = 5"; UDPServer: "max_packet_size = 8192";
+    # ForkingMixIn: "max_children = 40"
+    changed = [f"{attr} = {found.value(attr)!r} (the stdlib's is {value})"
+               for attr, value in defaults.items() if found.value(attr) != value]
+    assert not changed, f"{server_class} has " + ", ".join(changed)
 
 
 # Once, as TCPServer: the contract is about the implementation's BaseServer, the same

@@ -18,6 +18,7 @@ sleeps, so that "waits" and "does not wait" are told apart by seconds, not milli
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -117,8 +118,13 @@ def _started(server: ServedServer) -> Handler:
 def test_resources_max_children(serve: Callable[..., ServedServer],
                                 server_class: str) -> None:
     """A forking server never has more than max_children child processes handling
-    requests at once; further requests wait until a child has finished, and are then
-    served."""
+    requests at once; further requests wait until fewer than max_children children run
+    (a child has finished), and are then served.
+
+    Also when max_children is lowered below the number of children running, as a program
+    may do under load: a stream server then serves no new request until enough of them
+    have finished. (Datagram children end with their one datagram, so only stream servers
+    can be held at that point.)"""
     server = serve(HandlerSpec.reference(server_class, sleep=CHILD_SLEEP),
                    attrs={"max_children": MAX_CHILDREN})
     parent = server.harness.facts.pid
@@ -154,6 +160,53 @@ def test_resources_max_children(serve: Callable[..., ServedServer],
             f"requests at once ({moment}), out of {len(sent)} requests sent together")
 
     check()
+    if not server.is_datagram:
+        _check_lowered_limit(server)
+
+
+# resources.max_children's lowered limit: how many clients hold a child each, and the limit
+# it is then lowered to. Once one of them has left, more children run than that limit.
+HELD_CHILDREN = 3
+LOWERED_LIMIT = 1
+
+
+def _check_lowered_limit(server: ServedServer) -> None:
+    """With HELD_CHILDREN children running and max_children lowered to LOWERED_LIMIT, one
+    child finishing frees no room: a new request waits until enough of them have
+    finished. (The stdlib waits while len(active_children) >= max_children.)"""
+    server.set_attributes(max_children=HELD_CHILDREN)
+    held = [f"held {number}".encode() for number in range(1, HELD_CHILDREN + 1)]
+    with contextlib.ExitStack() as holding:
+        clients = [holding.enter_context(waiting(server.address, data, is_datagram=False,
+                                                 half_close=False)) for data in held]
+        for number, (client, data) in enumerate(zip(clients, held), 1):
+            echo = client.receive(bounds.SERVED_ECHO)
+            assert echo == data.upper(), (
+                f"with max_children = {HELD_CHILDREN}, client {number} of {HELD_CHILDREN} "
+                f"got {echo!r} within {bounds.SERVED_ECHO:g}s, expected {data.upper()!r}")
+        server.set_attributes(max_children=LOWERED_LIMIT)
+        first, *others = clients
+        first.sock.shutdown(socket.SHUT_WR)
+        left = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        assert left and left[0].finished, (
+            f"the first held client's handler did not finish within "
+            f"{bounds.HANDLER_REPORT:g}s of its EOF")
+        running = len(others)
+        described = (f"with {running} children running and max_children lowered from "
+                     f"{HELD_CHILDREN} to {LOWERED_LIMIT}")
+        with waiting(server.address, b"new", is_datagram=False, half_close=False) as new:
+            early = new.receive(bounds.OVER_LIMIT_WATCH)
+            # "If the limit is reached, new requests will wait until one child process has
+            # finished."
+            assert early is None, (
+                f"{described}, a new request was served at once (its client got "
+                f"{early!r}): the server forked a child beyond the limit")
+            for client in others:
+                client.sock.shutdown(socket.SHUT_WR)
+            echo = new.receive(bounds.SERVED_ECHO)
+            assert echo == b"NEW", (
+                f"{described}, a new request waited, but once the other children had "
+                f"finished it got {echo!r} within {bounds.SERVED_ECHO:g}s, expected b'NEW'")
 
 
 def _most_at_once(handlers: list[Handler]) -> tuple[int, str]:

@@ -69,6 +69,8 @@ WRITE_TIMEOUT = 5.0
 # The wbufsize of the handlers whose wfile buffers: more than the replies a check has them
 # write to it, so that wfile holds them all until finish().
 WBUFSIZE = 64 * KIB
+# The wbufsize that asks makefile() for a buffer of the default size.
+DEFAULT_WBUFSIZE = -1
 # What a handler with a buffered wfile sends past it, once it has written to wfile: no
 # reply written to wfile holds a lower-case ASCII letter, so none ends with this.
 WRITTEN_MARK = RawRequest(b"written")
@@ -315,9 +317,10 @@ def test_stream_handler_files_closed(serve: Callable[..., ServedServer]) -> None
 @contract("stream_handler.wbufsize_buffers", servers=STREAM_SERVERS, reference=SOURCE,
           level=SHOULD)
 def test_stream_handler_wbufsize_buffers(serve: Callable[..., ServedServer]) -> None:
-    """A StreamRequestHandler whose class sets wbufsize > 0 gets a buffered wfile: what
-    handle() writes to it is held until finish() flushes it, so bytes the handler sends on
-    the connection itself after writing them reach the client first."""
+    """A StreamRequestHandler whose class sets wbufsize > 0, or -1 for the default size,
+    gets a buffered wfile: what handle() writes to it is held until finish() flushes it,
+    so bytes the handler sends on the connection itself after writing them reach the
+    client first."""
     server = serve(Lines(attrs={"wbufsize": WBUFSIZE}))
 
     @example(script=[LineRequest(b"hello"), RawRequest(b"x")])
@@ -325,21 +328,30 @@ def test_stream_handler_wbufsize_buffers(serve: Callable[..., ServedServer]) -> 
                            max_size=8))
     def check(script: list[LineRequest | RawRequest]) -> None:
         # At most 8 replies of KIB + 1 bytes go to wfile: WBUFSIZE holds them all.
-        past_wfile = b"".join(r.reply() for r in script if isinstance(r, RawRequest))
-        through_wfile = b"".join(r.reply() for r in script if isinstance(r, LineRequest))
-        expected = past_wfile + through_wfile
-        transcript, handler = _talk(server, script, expected=expected)
-        _finished(handler)
-        # setup(): "self.wfile = self.connection.makefile('wb', self.wbufsize)", and
-        # finish() flushes it.
-        replied = transcript.received == expected
-        unbuffered = transcript.received == b"".join(r.reply() for r in script)
-        assert replied, (
-            f"with wbufsize = {WBUFSIZE}, the client received every reply in the order the "
-            "handler made them: what handle() wrote to wfile was not held until finish()"
-            if unbuffered else difference(transcript.received, expected))
+        _check_held_until_finish(server, script, WBUFSIZE)
 
     check()
+    # -1: "self.connection.makefile('wb', -1)", a buffer of the default size, which holds
+    # this short reply too.
+    _check_held_until_finish(serve(Lines(attrs={"wbufsize": DEFAULT_WBUFSIZE})),
+                             [LineRequest(b"hello"), RawRequest(b"x")], DEFAULT_WBUFSIZE)
+
+
+def _check_held_until_finish(server: ServedServer, script: list[LineRequest | RawRequest],
+                             wbufsize: int) -> None:
+    past_wfile = b"".join(r.reply() for r in script if isinstance(r, RawRequest))
+    through_wfile = b"".join(r.reply() for r in script if isinstance(r, LineRequest))
+    expected = past_wfile + through_wfile
+    transcript, handler = _talk(server, script, expected=expected)
+    _finished(handler)
+    # setup(): "self.wfile = self.connection.makefile('wb', self.wbufsize)" unless wbufsize
+    # is 0, and finish() flushes it.
+    replied = transcript.received == expected
+    unbuffered = transcript.received == b"".join(r.reply() for r in script)
+    assert replied, (
+        f"with wbufsize = {wbufsize}, the client received every reply in the order the "
+        "handler made them: what handle() wrote to wfile was not held until finish()"
+        if unbuffered else difference(transcript.received, expected))
 
 
 @contract("stream_handler.finish_after_wfile_closed", servers=STREAM_SERVERS,

@@ -217,13 +217,14 @@ class HeldSockets:
 class ClassInspection:
     """A class of the implementation, looked up by name: whether it exists, its method
     resolution order (class names), the class that defines each attribute asked about
-    (None: none does), whether it subclasses each class asked about, and whether
-    ``from module import *`` binds its name."""
+    (None: none does) and the value found there, whether it subclasses each class asked
+    about, and whether ``from module import *`` binds its name."""
 
     name: str
     exists: bool
     mro: tuple[str, ...] = ()
     owners: dict[str, str | None] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     subclass_of: dict[str, bool] = field(default_factory=dict)
     star_imported: bool = False
 
@@ -231,10 +232,17 @@ class ClassInspection:
         """The name of the class ``attr`` is found in (asked about with ``attrs``)."""
         return self.owners.get(attr)
 
+    def value(self, attr: str) -> Any:
+        """The class's value of ``attr`` (asked about with ``attrs``), as JSON carries it:
+        a number, string, bool or None as it is, anything else as its repr; None when no
+        class defines it."""
+        return self.values.get(attr)
+
     @classmethod
     def from_reply(cls, name: str, reply: dict[str, Any]) -> ClassInspection:
         return cls(name=name, exists=bool(reply.get("exists")),
                    mro=tuple(reply.get("mro", ())), owners=dict(reply.get("owners", {})),
+                   values=dict(reply.get("values", {})),
                    subclass_of=dict(reply.get("subclass_of", {})),
                    star_imported=bool(reply.get("star_imported")))
 

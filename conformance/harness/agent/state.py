@@ -323,22 +323,25 @@ class Agent(object):
 
     def op_inspect(self, request):
         """A class of the implementation (or a user's own server class, by its spec): its
-        MRO, which class defines each attribute, and whether ``from module import *``
-        binds its name."""
+        MRO, which class defines each attribute and the value it gives it, and whether
+        ``from module import *`` binds its name."""
         cls = self._class(request["class"])
         if cls is None:
             return {"exists": False}
         mro = list(cls.__mro__)
         owners = {}
+        values = {}
         for attr in request.get("attrs", []):
             owner = next((c for c in mro if attr in vars(c)), None)
             owners[attr] = owner.__name__ if owner is not None else None
+            if owner is not None:
+                values[attr] = jsonable(vars(owner)[attr])
         subclass_of = {}
         for other in request.get("subclass_of", []):
             other_cls = getattr(self.module, other, None)
             subclass_of[other] = other_cls is not None and issubclass(cls, other_cls)
         return {"exists": True, "mro": [c.__name__ for c in mro], "owners": owners,
-                "subclass_of": subclass_of,
+                "values": values, "subclass_of": subclass_of,
                 "star_imported": _star_imported(self.module, request["class"])}
 
     def op_set(self, request):
