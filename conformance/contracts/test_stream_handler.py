@@ -58,6 +58,8 @@ HANDLERS_DOC = DOCS + "#socketserver.StreamRequestHandler"
 # type(exc).__name__ of socket.timeout: an alias of TimeoutError since 3.10.
 TIMEOUT_ERRORS = ("timeout", "TimeoutError")
 ONE_WRITE = WritePattern()
+# The first line of b"hello\n", then the rest of the script a moment later.
+SECOND_LINE_LATE = WritePattern(sizes=(len(b"hello\n"),), pauses=(0.0, 0.2))
 # wfile_writes_all: the SO_SNDBUF of the handler's connection (the kernel doubles it), and
 # how long the client waits before it starts reading the reply, so that the reply fills
 # the connection and a write() that gives up on a full buffer shows.
@@ -323,12 +325,16 @@ def test_stream_handler_wbufsize_buffers(serve: Callable[..., ServedServer]) -> 
     client first."""
     server = serve(Lines(attrs={"wbufsize": WBUFSIZE}))
 
-    @example(script=[LineRequest(b"hello"), RawRequest(b"x")])
+    @example(script=[LineRequest(b"hello"), RawRequest(b"x")], pattern=ONE_WRITE)
+    # The handler has written to wfile before the rest of the script arrives: it waits for
+    # its client a second time.
+    @example(script=[LineRequest(b"hello"), RawRequest(b"x")], pattern=SECOND_LINE_LATE)
     @given(script=st.lists(line_requests(max_size=KIB) | raw_requests(), min_size=1,
-                           max_size=8))
-    def check(script: list[LineRequest | RawRequest]) -> None:
+                           max_size=8),
+           pattern=st.just(ONE_WRITE))
+    def check(script: list[LineRequest | RawRequest], pattern: WritePattern) -> None:
         # At most 8 replies of KIB + 1 bytes go to wfile: WBUFSIZE holds them all.
-        _check_held_until_finish(server, script, WBUFSIZE)
+        _check_held_until_finish(server, script, WBUFSIZE, pattern)
 
     check()
     # -1: "self.connection.makefile('wb', -1)", a buffer of the default size, which holds
@@ -338,11 +344,11 @@ def test_stream_handler_wbufsize_buffers(serve: Callable[..., ServedServer]) -> 
 
 
 def _check_held_until_finish(server: ServedServer, script: list[LineRequest | RawRequest],
-                             wbufsize: int) -> None:
+                             wbufsize: int, pattern: WritePattern = ONE_WRITE) -> None:
     past_wfile = b"".join(r.reply() for r in script if isinstance(r, RawRequest))
     through_wfile = b"".join(r.reply() for r in script if isinstance(r, LineRequest))
     expected = past_wfile + through_wfile
-    transcript, handler = _talk(server, script, expected=expected)
+    transcript, handler = _talk(server, script, pattern, expected=expected)
     _finished(handler)
     # setup(): "self.wfile = self.connection.makefile('wb', self.wbufsize)" unless wbufsize
     # is 0, and finish() flushes it.
