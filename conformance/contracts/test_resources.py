@@ -194,7 +194,7 @@ def _check_lowered_limit(server: ServedServer, parent: int) -> None:
         first, *others = clients
         first.sock.shutdown(socket.SHUT_WR)
         # Its handler, whichever it is: children report their setup() in any order.
-        assert _one_finished(server, since=seen_before), (
+        assert server.any_finished(since=seen_before, timeout=bounds.HANDLER_REPORT), (
             f"no held client's handler finished within {bounds.HANDLER_REPORT:g}s of the "
             "first one's EOF")
         running = len(others)
@@ -213,20 +213,6 @@ def _check_lowered_limit(server: ServedServer, parent: int) -> None:
             assert echo == b"NEW", (
                 f"{described}, a new request waited, but once the other children had "
                 f"finished it got {echo!r} within {bounds.SERVED_ECHO:g}s, expected b'NEW'")
-
-
-def _one_finished(server: ServedServer, *, since: int) -> bool:
-    """Whether one of the handlers the server started, from its ``since``-th on, has
-    reached finish() within HANDLER_REPORT."""
-    deadline = time.monotonic() + bounds.HANDLER_REPORT
-    while True:
-        server.poll()
-        if any(handler.finished for handler in server.handlers()[since:]):
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        server.poll(min(remaining, 1.0), wake=("finish",))
 
 
 def _most_at_once(handlers: list[Handler]) -> tuple[int, str]:

@@ -374,6 +374,18 @@ class ServedServer:
         self._taken += len(fresh)
         return fresh
 
+    def any_finished(self, *, since: int, timeout: float) -> bool:
+        """Whether one of the handlers from the ``since``-th on (in setup() order) has
+        reached finish() within ``timeout``, whichever it is."""
+        deadline = time.monotonic() + timeout
+        self.poll()
+        while not any(handler.finished for handler in self._reports.handlers(since)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.poll(min(remaining, 1.0), wake=("finish",))
+        return True
+
     def observed(self, since: float) -> list[Observation]:
         """What the server and its handlers reported from ``since`` (seconds since the
         epoch) on, in order, for a failure's transcript; what came before the harness
