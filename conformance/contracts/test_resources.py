@@ -194,7 +194,7 @@ def _check_lowered_limit(server: ServedServer, parent: int) -> None:
         first, *others = clients
         first.sock.shutdown(socket.SHUT_WR)
         # Its handler, whichever it is: children report their setup() in any order.
-        assert server.any_finished(since=seen_before, timeout=bounds.HANDLER_REPORT), (
+        assert server.handlers_finished(since=seen_before, timeout=bounds.HANDLER_REPORT), (
             f"no held client's handler finished within {bounds.HANDLER_REPORT:g}s of the "
             "first one's EOF")
         running = len(others)
@@ -299,6 +299,7 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
            payload=ascii_payloads(min_size=1, max_size=256))
     def check(max_children: int, payload: bytes) -> None:
         server.set_attributes(max_children=max_children)
+        seen_before = len(server.handlers())
         exited = []
         for _ in range(max_children - 1):
             reply, waited = _reply_to(server, payload)
@@ -335,6 +336,11 @@ def test_resources_children_reaped_elsewhere(serve: Callable[..., ServedServer],
                    else "served only once the busy one had ended")
                 + ": the server still counted the exited children against max_children")
         server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
+        # Leave no child busy: with max_children children alive, serve_forever() waits in
+        # collect_children() until one ends, and the next example (or the shutdown() that
+        # ends the test) with it.
+        server.handlers_finished(since=seen_before, every=True,
+                                 timeout=bounds.SLOW_HANDLER + bounds.HANDLER_REPORT)
 
     check()
 

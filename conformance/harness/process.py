@@ -374,12 +374,14 @@ class ServedServer:
         self._taken += len(fresh)
         return fresh
 
-    def any_finished(self, *, since: int, timeout: float) -> bool:
-        """Whether one of the handlers from the ``since``-th on (in setup() order) has
-        reached finish() within ``timeout``, whichever it is."""
+    def handlers_finished(self, *, since: int, timeout: float, every: bool = False) -> bool:
+        """Whether one of the handlers from the ``since``-th on (in setup() order),
+        whichever it is, has reached finish() within ``timeout``; with ``every``, whether
+        all of them have."""
+        reached = all if every else any
         deadline = time.monotonic() + timeout
         self.poll()
-        while not any(handler.finished for handler in self._reports.handlers(since)):
+        while not reached(handler.finished for handler in self._reports.handlers(since)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
