@@ -125,6 +125,16 @@ class WritePattern:
         return list(zip(pauses, pieces))
 
 
+# A request in one write.
+ONE_WRITE = WritePattern()
+# A request whose rest comes a moment after its first two bytes: by then the handler has
+# read those and waits for more, a second wait for its client. Contracts whose handler
+# reads a request to its end have an explicit example in this pattern, so that a server
+# whose handlers cannot wait for their client (eventlet-green's starved green threads)
+# fails them every run, not only when a handler happens to read before its request came.
+PART_LATE = WritePattern(sizes=(2,), pauses=(0.0, 0.5))
+
+
 def write_patterns() -> st.SearchStrategy[WritePattern]:
     """One write, many small writes, random splits, and splits with pauses between them."""
     pauses = st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.05]), min_size=1,

@@ -10,7 +10,7 @@ from typing import Any
 from conformance import bounds
 from conformance.clients import datagram, stream
 from conformance.clients.ending import Watch
-from conformance.strategies import ClientPlan, WritePattern
+from conformance.strategies import ONE_WRITE, ClientPlan, WritePattern
 
 
 def round_trip(address: Any, payload: bytes, *, is_datagram: bool,
@@ -25,14 +25,15 @@ def round_trip(address: Any, payload: bytes, *, is_datagram: bool,
 
 @contextlib.contextmanager
 def staying_open(address: Any, payload: bytes, *, is_datagram: bool,
-                 watch: Watch | None = None) -> Iterator[Any]:
+                 watch: Watch | None = None,
+                 pattern: WritePattern = ONE_WRITE) -> Iterator[Any]:
     """``round_trip``, with a stream client still connected inside the block (see
-    ``stream.exchanging``). Yields the client's own address."""
+    ``stream.exchanging``), writing in ``pattern``. Yields the client's own address."""
     if is_datagram:
         yield datagram.exchange(address, payload, timeout=bounds.DATAGRAM_REPLY,
                                 watch=watch).client_address
         return
-    with stream.exchanging(address, [ClientPlan(payload, WritePattern())],
+    with stream.exchanging(address, [ClientPlan(payload, pattern)],
                            timeout=bounds.echo_timeout(len(payload)),
                            watch=watch) as (transcript,):
         yield transcript.client_address

@@ -15,7 +15,7 @@ from conformance.clients import stream
 from conformance.contracts._messages import difference
 from conformance.contracts.catalog import DOCS, STREAM_SERVERS, contract
 from conformance.harness import ServedServer
-from conformance.strategies import ClientPlan, WritePattern, concurrent_clients
+from conformance.strategies import PART_LATE, ClientPlan, WritePattern, concurrent_clients
 
 
 @contract("echo.upper", servers=STREAM_SERVERS, reference=DOCS + "#socketserver-tcpserver-example",
@@ -26,6 +26,7 @@ def test_echo_upper(server: ServedServer) -> None:
     writes, and however many clients send at once."""
 
     @example(plans=[ClientPlan(b"hello", WritePattern())])
+    @example(plans=[ClientPlan(b"hello", PART_LATE)])
     @given(plans=concurrent_clients())
     def check(plans: list[ClientPlan]) -> None:
         total = sum(len(plan.payload) for plan in plans)

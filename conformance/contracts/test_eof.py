@@ -21,7 +21,7 @@ from conformance import bounds
 from conformance.clients import stream
 from conformance.contracts.catalog import DOCS, STREAM_SERVERS, contract
 from conformance.harness import HANDLER_LIFECYCLE, ServedServer
-from conformance.strategies import KIB, ClientPlan, WritePattern, client_plans
+from conformance.strategies import KIB, PART_LATE, ClientPlan, WritePattern, client_plans
 
 
 @contract("eof.ends_handler", servers=STREAM_SERVERS,
@@ -33,6 +33,7 @@ def test_eof_ends_handler(server: ServedServer) -> None:
     process holds no socket of it."""
 
     @example(plan=ClientPlan(b"hello", WritePattern()))
+    @example(plan=ClientPlan(b"hello", PART_LATE))
     @given(plan=client_plans(max_size=64 * KIB))
     def check(plan: ClientPlan) -> None:
         (transcript,) = stream.exchange(server.address, [plan], until_eof=True,

@@ -25,7 +25,14 @@ from conformance.contracts._messages import calls_made
 from conformance.contracts.catalog import ALL_SERVERS, DOCS, SHOULD, SOURCE, contract
 from conformance.harness import HANDLER_LIFECYCLE, Handler, ServedServer
 from conformance.profiles import for_slow_scenarios
-from conformance.strategies import KIB, datagrams, payloads
+from conformance.strategies import (
+    KIB,
+    ONE_WRITE,
+    PART_LATE,
+    WritePattern,
+    datagrams,
+    payloads,
+)
 
 HANDLE_REQUEST_DOC = DOCS + "#socketserver.BaseServer.handle_request"
 HANDLER_DOC = DOCS + "#socketserver.BaseRequestHandler"
@@ -35,13 +42,14 @@ VERIFY_DOC = DOCS + "#socketserver.BaseServer.verify_request"
 DOCUMENTED_ORDER = ["get_request", "verify_request", "process_request", "finish_request"]
 
 
-def _served_in_turn(server: ServedServer,
-                    requests: list[bytes]) -> Iterator[tuple[bytes, Handler]]:
-    """Serve one round trip per request payload, each after the previous handler's
-    finish(); yield each payload with the handler instance that served it."""
+def _served_in_turn(server: ServedServer, requests: list[bytes],
+                    pattern: WritePattern) -> Iterator[tuple[bytes, Handler]]:
+    """Serve one round trip per request payload (on a stream, written in ``pattern``), each
+    after the previous handler's finish(); yield each payload with the handler instance
+    that served it."""
     for payload in requests:
         with staying_open(server.address, payload, is_datagram=server.is_datagram,
-                          watch=server.watch()):
+                          watch=server.watch(), pattern=pattern):
             handlers = server.take_handlers(1, until="finish", timeout=bounds.HANDLER_REPORT)
         assert handlers and handlers[0].finished, (
             f"no handler instance reached finish() within {bounds.HANDLER_REPORT:g}s of a "
@@ -57,11 +65,13 @@ def test_flow_call_order(serve: Callable[..., ServedServer]) -> None:
     request, and the handler instance is created inside finish_request()."""
     server = serve()
 
-    @example(requests=[b"hello", b"again"])
-    @given(requests=st.lists(payloads(max_size=4 * KIB), min_size=1, max_size=3))
-    def check(requests: list[bytes]) -> None:
+    @example(requests=[b"hello", b"again"], pattern=ONE_WRITE)
+    @example(requests=[b"hello"], pattern=PART_LATE)
+    @given(requests=st.lists(payloads(max_size=4 * KIB), min_size=1, max_size=3),
+           pattern=st.just(ONE_WRITE))
+    def check(requests: list[bytes], pattern: WritePattern) -> None:
         since = len(server.calls())
-        served = list(_served_in_turn(server, requests))
+        served = list(_served_in_turn(server, requests, pattern))
         calls = [c for c in server.calls()[since:] if c.method in DOCUMENTED_ORDER]
         # "This function calls the following methods in order: get_request(),
         # verify_request(), and process_request()" and process_request() "Calls
@@ -90,10 +100,12 @@ def test_flow_handler_per_request(serve: Callable[..., ServedServer]) -> None:
     through setup(), handle() and finish() exactly once, in that order."""
     server = serve()
 
-    @example(requests=[b"hello", b"again"])
-    @given(requests=st.lists(payloads(max_size=4 * KIB), min_size=1, max_size=4))
-    def check(requests: list[bytes]) -> None:
-        handlers = [handler for _, handler in _served_in_turn(server, requests)]
+    @example(requests=[b"hello", b"again"], pattern=ONE_WRITE)
+    @example(requests=[b"hello"], pattern=PART_LATE)
+    @given(requests=st.lists(payloads(max_size=4 * KIB), min_size=1, max_size=4),
+           pattern=st.just(ONE_WRITE))
+    def check(requests: list[bytes], pattern: WritePattern) -> None:
+        handlers = [handler for _, handler in _served_in_turn(server, requests, pattern)]
         for number, handler in enumerate(handlers, 1):
             # "A new instance of the subclass is created for each request."
             assert handler.setup.reused_from is None, (
@@ -161,13 +173,15 @@ def test_flow_shutdown_request(serve: Callable[..., ServedServer]) -> None:
     server = serve()
     refusing = serve(verify=False)
 
-    @example(requests=[b"hello"], refused=1)
+    @example(requests=[b"hello"], refused=1, pattern=ONE_WRITE)
+    @example(requests=[b"hello"], refused=0, pattern=PART_LATE)
     @given(requests=st.lists(payloads(max_size=4 * KIB), min_size=1, max_size=3),
-           refused=st.integers(0, 2))
-    def check(requests: list[bytes], refused: int) -> None:
+           refused=st.integers(0, 2), pattern=st.just(ONE_WRITE))
+    def check(requests: list[bytes], refused: int, pattern: WritePattern) -> None:
         since = len(server.calls())
         finished = []
-        for number, (_, handler) in enumerate(_served_in_turn(server, requests), 1):
+        for number, (_, handler) in enumerate(_served_in_turn(server, requests, pattern),
+                                              1):
             finished.append(handler.finish)
             server.wait_for_calls("shutdown_request", number, since=since,
                                   timeout=bounds.HANDLER_REPORT)

@@ -44,6 +44,7 @@ from conformance.harness import Handler, Lines, ServedServer
 from conformance.profiles import for_slow_scenarios
 from conformance.strategies import (
     KIB,
+    ONE_WRITE,
     CloseRequest,
     LineRequest,
     RawRequest,
@@ -57,7 +58,6 @@ from conformance.strategies import (
 HANDLERS_DOC = DOCS + "#socketserver.StreamRequestHandler"
 # type(exc).__name__ of socket.timeout: an alias of TimeoutError since 3.10.
 TIMEOUT_ERRORS = ("timeout", "TimeoutError")
-ONE_WRITE = WritePattern()
 # The first line of b"hello\n", then the rest of the script a moment later.
 SECOND_LINE_LATE = WritePattern(sizes=(len(b"hello\n"),), pauses=(0.0, 0.2))
 # wfile_writes_all: the SO_SNDBUF of the handler's connection (the kernel doubles it), and
@@ -282,10 +282,13 @@ def test_stream_handler_nodelay(serve: Callable[..., ServedServer]) -> None:
         "disable_nagle_algorithm is False by default")
     server = serve(Lines(attrs={"disable_nagle_algorithm": True}))
 
-    @example(script=[LineRequest(b"hello")])
-    @given(script=line_scripts(max_size=4 * KIB, blocks=False))
-    def check(script: list[LineRequest]) -> None:
-        _, handler = _talk(server, script)
+    @example(script=[LineRequest(b"hello")], pattern=ONE_WRITE)
+    # The handler has replied before the rest of the script arrives: it waits for its
+    # client a second time.
+    @example(script=[LineRequest(b"hello"), LineRequest(b"again")], pattern=SECOND_LINE_LATE)
+    @given(script=line_scripts(max_size=4 * KIB, blocks=False), pattern=st.just(ONE_WRITE))
+    def check(script: list[LineRequest], pattern: WritePattern) -> None:
+        _, handler = _talk(server, script, pattern)
         # "Disable nagle algorithm for this socket, if True."
         nodelay = _finished(handler).after_setup.nodelay
         assert nodelay is True, (
@@ -301,10 +304,13 @@ def test_stream_handler_files_closed(serve: Callable[..., ServedServer]) -> None
     """A StreamRequestHandler's finish() closes both rfile and wfile."""
     server = serve(Lines())
 
-    @example(script=[LineRequest(b"hello")])
-    @given(script=line_scripts(max_size=4 * KIB, blocks=False))
-    def check(script: list[LineRequest]) -> None:
-        _, handler = _talk(server, script)
+    @example(script=[LineRequest(b"hello")], pattern=ONE_WRITE)
+    # The handler has replied before the rest of the script arrives: it waits for its
+    # client a second time.
+    @example(script=[LineRequest(b"hello"), LineRequest(b"again")], pattern=SECOND_LINE_LATE)
+    @given(script=line_scripts(max_size=4 * KIB, blocks=False), pattern=st.just(ONE_WRITE))
+    def check(script: list[LineRequest], pattern: WritePattern) -> None:
+        _, handler = _talk(server, script, pattern)
         finish = _finished(handler).finish
         left_open = [name for name, closed in (("rfile", finish.rfile_closed),
                                                ("wfile", finish.wfile_closed)) if not closed]
@@ -368,11 +374,14 @@ def test_stream_handler_finish_after_wfile_closed(
     final flush and returns without raising."""
     server = serve(Lines())
 
-    @example(script=[LineRequest(b"hello")])
+    @example(script=[LineRequest(b"hello")], pattern=ONE_WRITE)
+    # The handler has replied before the rest of the script arrives: it waits for its
+    # client a second time.
+    @example(script=[LineRequest(b"hello")], pattern=SECOND_LINE_LATE)
     @given(script=line_scripts(min_requests=0, max_requests=3, max_size=4 * KIB,
-                               blocks=False))
-    def check(script: list[LineRequest]) -> None:
-        _, handler = _talk(server, [*script, CloseRequest()])
+                               blocks=False), pattern=st.just(ONE_WRITE))
+    def check(script: list[LineRequest], pattern: WritePattern) -> None:
+        _, handler = _talk(server, [*script, CloseRequest()], pattern)
         handler = _finished(handler)
         assert handler.handle_returned, (
             f"the handler's handle() raised {handler.handle_error.error} before or while "
@@ -454,7 +463,10 @@ def test_stream_handler_wfile_fileno(serve: Callable[..., ServedServer]) -> None
     can wait on wfile."""
     for wbufsize in (0, WBUFSIZE):
         server = serve(Lines(attrs={"wbufsize": wbufsize}))
-        _, handler = _talk(server, [LineRequest(b"hello")])
+        # The handler has replied before the second line arrives: it waits for its client
+        # a second time.
+        _, handler = _talk(server, [LineRequest(b"hello"), LineRequest(b"again")],
+                           SECOND_LINE_LATE)
         facts = _finished(handler).after_setup
         # _SocketWriter: "def fileno(self): return self._sock.fileno()"
         assert facts.wfile_fileno is not None and facts.wfile_fileno == facts.connection_fileno, (
