@@ -15,7 +15,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conformance import bounds
-from conformance.clients import datagram, round_trip, stream
+from conformance.clients import datagram, stream
+from conformance.contracts._kept_open import kept_open
 from conformance.contracts.catalog import ALL_SERVERS, DOCS, contract
 from conformance.harness import HANDLER_LIFECYCLE, Defaults, ServedServer
 from conformance.strategies import ClientPlan, WritePattern, payloads
@@ -29,39 +30,42 @@ def test_handler_client_address(server: ServedServer) -> None:
     client's socket, for TCP, UDP and Unix servers alike (an unbound Unix stream client's
     address is empty)."""
 
-    @example(payload=b"hello", clients=1)
-    @given(payload=payloads(max_size=1024), clients=st.integers(1, 3))
-    def check(payload: bytes, clients: int) -> None:
-        for _ in range(clients):
-            client_address = round_trip(server.address, payload,
-                                        is_datagram=server.is_datagram, watch=server.watch())
-            handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
-            assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
-            # "the client address as self.client_address"
-            assert handlers[0].client_address == client_address, (
-                f"self.client_address is {handlers[0].client_address!r}, but the client's "
-                f"address is {client_address!r}")
+    with kept_open(server) as send:
 
-    check()
+        @example(payload=b"hello", clients=1)
+        @given(payload=payloads(max_size=1024), clients=st.integers(1, 3))
+        def check(payload: bytes, clients: int) -> None:
+            for _ in range(clients):
+                client_address = send(payload)
+                handlers = server.take_handlers(1, until="setup",
+                                                timeout=bounds.HANDLER_REPORT)
+                assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+                # "the client address as self.client_address"
+                assert handlers[0].client_address == client_address, (
+                    f"self.client_address is {handlers[0].client_address!r}, but the "
+                    f"client's address is {client_address!r}")
+
+        check()
 
 
 @contract("handler.server", servers=ALL_SERVERS, reference=HANDLE_DOC)
 def test_handler_server(server: ServedServer) -> None:
     """self.server is the server instance that accepted the request."""
 
-    @example(payload=b"hello")
-    @given(payload=payloads(max_size=1024))
-    def check(payload: bytes) -> None:
-        round_trip(server.address, payload, is_datagram=server.is_datagram,
-                   watch=server.watch())
-        handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
-        assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
-        # "and the server instance as self.server"
-        assert handlers[0].setup.server_is_server, (
-            f"self.server is a {handlers[0].setup.server_type} that is not the "
-            f"{server.server_class} serving the request")
+    with kept_open(server) as send:
 
-    check()
+        @example(payload=b"hello")
+        @given(payload=payloads(max_size=1024))
+        def check(payload: bytes) -> None:
+            send(payload)
+            handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
+            assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+            # "and the server instance as self.server"
+            assert handlers[0].setup.server_is_server, (
+                f"self.server is a {handlers[0].setup.server_type} that is not the "
+                f"{server.server_class} serving the request")
+
+        check()
 
 
 @contract("handler.default_methods", servers=ALL_SERVERS, reference=HANDLE_DOC)

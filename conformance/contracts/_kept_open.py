@@ -1,0 +1,37 @@
+"""Clients that send a request and stay connected, unread, until a test is done with them.
+
+A contract whose answer is what a handler saw (its self.server, its self.client_address) has
+it as soon as the handler reports setup(). Its clients need not wait for the reply, which a
+server whose handlers cannot wait for their client (eventlet-green's green threads) would
+make them wait out to its bound on every example. They stay connected until the test ends,
+by when the server has finished with them, so that no handler meets a closed connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from conformance import bounds
+from conformance.clients import waiting
+from conformance.harness import ServedServer
+
+
+@contextlib.contextmanager
+def kept_open(server: ServedServer) -> Iterator[Callable[[bytes], Any]]:
+    """A function that makes a new client send its payload to ``server`` (a datagram, or
+    one write and a half-close) and returns the client's own address, as its socket
+    reports it. The clients stay connected until the block ends, after the handlers they
+    started have finished (within ``bounds.HANDLER_REPORT``)."""
+    server.poll()
+    since = len(server.handlers())
+    with contextlib.ExitStack() as clients:
+
+        def send(payload: bytes) -> Any:
+            client = clients.enter_context(
+                waiting(server.address, payload, is_datagram=server.is_datagram))
+            return client.sock.getsockname()
+
+        yield send
+        server.handlers_finished(since=since, every=True, timeout=bounds.HANDLER_REPORT)
