@@ -362,15 +362,12 @@ class ServedServer:
 
         Returns fewer, or unfinished, handlers if the timeout passes first; the caller's
         assertion then says what was missing."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def reported() -> bool:
             fresh = self._reports.handlers(self._taken)[:count]
-            if sum(1 for h in fresh if h.has(until) or h.ended) >= count:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self.poll(min(remaining, 1.0), wake=(until, *ENDED))
+            return sum(1 for h in fresh if h.has(until) or h.ended) >= count
+
+        self._poll_until(reported, timeout=timeout, wake=(until, *ENDED))
+        fresh = self._reports.handlers(self._taken)[:count]
         self._taken += len(fresh)
         return fresh
 
@@ -379,13 +376,22 @@ class ServedServer:
         whichever it is, has reached finish() within ``timeout``; with ``every``, whether
         all of them have."""
         reached = all if every else any
-        deadline = time.monotonic() + timeout
         self.poll()
-        while not reached(handler.finished for handler in self._reports.handlers(since)):
+        return self._poll_until(
+            lambda: reached(handler.finished for handler in self._reports.handlers(since)),
+            timeout=timeout, wake=("finish",))
+
+    def _poll_until(self, condition: Callable[[], bool], *, timeout: float,
+                    wake: tuple[str, ...], step: float = 1.0) -> bool:
+        """Fetch reports, each fetch waiting at most ``step`` seconds for one of a ``wake``
+        kind, until ``condition()`` holds or ``timeout`` seconds have passed; whether it
+        holds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            self.poll(min(remaining, 1.0), wake=("finish",))
+            self.poll(min(remaining, step), wake=wake)
         return True
 
     def observed(self, since: float) -> list[Observation]:
@@ -417,27 +423,20 @@ class ServedServer:
         thread after it began and before it returned), once its return is reported; None
         if it is not within ``timeout`` seconds, as for every method but
         shutdown_request(), whose return alone is reported."""
-        deadline = time.monotonic() + timeout
         self.poll()
-        while True:
-            within = self._reports.within(call)
-            remaining = deadline - time.monotonic()
-            if within is not None or remaining <= 0:
-                return within
-            self.poll(min(remaining, 0.5), wake=(METHOD_RETURNED,))
+        self._poll_until(lambda: self._reports.within(call) is not None, timeout=timeout,
+                         wake=(METHOD_RETURNED,), step=0.5)
+        return self._reports.within(call)
 
     def wait_for_calls(self, method: str, count: int, *, since: int,
                        timeout: float) -> list[ServerCall]:
         """The server's calls from index ``since`` on, once ``method`` is among them
         ``count`` times or ``timeout`` seconds have passed."""
-        deadline = time.monotonic() + timeout
         self.poll()
-        while True:
-            calls = self._reports.calls()[since:]
-            remaining = deadline - time.monotonic()
-            if sum(1 for c in calls if c.method == method) >= count or remaining <= 0:
-                return calls
-            self.poll(min(remaining, 0.5), wake=(f"call:{method}",))
+        self._poll_until(
+            lambda: sum(1 for c in self._reports.calls()[since:] if c.method == method) >= count,
+            timeout=timeout, wake=(f"call:{method}",), step=0.5)
+        return self._reports.calls()[since:]
 
     def watch(self, requests: int = 1, *, closed: bool = False) -> RequestWatch:
         """What tells a client, while it waits, that the server is done with the
