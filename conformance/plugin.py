@@ -507,9 +507,6 @@ def _hung(what: str) -> str:
 
 def _shutdown_problem(report: StopReport) -> str | None:
     """What shutdown() did wrong, and how the harness ended serve_forever() instead."""
-    if report.shutdown_hung and report.waited_after_loop:
-        return (f"shutdown() did not return within {report.shutdown_waited:g}s of "
-                "serve_forever()'s return")
     if report.shutdown_hung:
         called = f"shutdown() did not return within {report.shutdown_waited:g}s"
     elif report.shutdown_failed:

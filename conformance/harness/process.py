@@ -539,9 +539,8 @@ class ServedServer:
         socket by other means. Says what happened (see StopReport).
 
         The harness waits for shutdown() only as long as the contract lifecycle.shutdown_bound
-        allows, the loops' poll_interval plus ``bounds.LOOP_SLACK``, and once every loop
-        has returned, ``bounds.SHUTDOWN_AFTER_LOOP`` more: one that takes longer is that
-        contract's failure, and every other test's server is stopped by other means
+        allows, the loops' poll_interval plus ``bounds.LOOP_SLACK``: one that takes longer
+        is that contract's failure, and every other test's server is stopped by other means
         without waiting out the whole bound."""
         timeout = bounds.STOP if timeout is None else timeout
         if self.stop_report is None:
@@ -549,8 +548,7 @@ class ServedServer:
             # ``timeout`` each.
             self.stop_report = StopReport.from_reply(self.harness.call(
                 "stop", timeout=5 * timeout + bounds.HARNESS_ANSWER, id=self.id,
-                timeout_s=timeout, shutdown_s=bounds.LOOP_SLACK,
-                after_loop_s=bounds.SHUTDOWN_AFTER_LOOP))
+                timeout_s=timeout, shutdown_s=bounds.LOOP_SLACK))
         return self.stop_report
 
 

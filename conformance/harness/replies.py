@@ -64,8 +64,7 @@ class StopReport:
     ``stranded``: what still runs in the harness (loops, calls that never returned);
     ``children``: the harness's child processes left afterwards that were not there
     before the server was made. ``shutdown_waited``: how long the harness waited for
-    shutdown() to return (a "hung" one did not return within it); counted from the end of
-    the server's loops when ``waited_after_loop``."""
+    shutdown() to return (a "hung" one did not return within it)."""
 
     shutdown: str
     close: str
@@ -78,7 +77,6 @@ class StopReport:
     socket_left_open: bool = False
     stranded: tuple[str, ...] = ()
     shutdown_waited: float = 0.0
-    waited_after_loop: bool = False
 
     @property
     def shutdown_hung(self) -> bool:
@@ -119,8 +117,7 @@ class StopReport:
                    serve_forever_stopped=bool(reply.get("serve_forever_stopped", True)),
                    socket_left_open=bool(reply.get("socket_left_open")),
                    stranded=tuple(reply.get("stranded", ())),
-                   shutdown_waited=float(reply.get("shutdown_waited", 0.0)),
-                   waited_after_loop=bool(reply.get("waited_after_loop")))
+                   shutdown_waited=float(reply.get("shutdown_waited", 0.0)))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   set        {"id": ID, "attrs": {NAME: VALUE, ...}}   -> sets them on the server instance
   settimeout {"id": ID, "seconds": S or null}        -> settimeout(S) on the server's socket
   with       {"id": ID, "timeout_s": T}               -> runs `with server: pass`, as call
-  stop       {"id": ID, "timeout_s": T, "shutdown_s": S, "after_loop_s": A}
+  stop       {"id": ID, "timeout_s": T, "shutdown_s": S}
                                                       -> {"shutdown": ..., "close": ...,
                                                           "serve_forever_exited": bool,
                                                           "forced": [...], "stranded": [...],

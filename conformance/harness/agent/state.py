@@ -381,10 +381,8 @@ class Agent(object):
             shutdown_wait = min(timeout, float(request["shutdown_s"]) + slowest)
         running = [task for task in record.calls
                    if task.running() and task not in record.loops]
-        after_loop = request.get("after_loop_s")
         reply = teardown.stop(record.server, record.serving, record.loop_threads(), running,
-                              timeout, shutdown_wait, owned=record.owned,
-                              after_loop=None if after_loop is None else float(after_loop))
+                              timeout, shutdown_wait, owned=record.owned)
         for before in record.sigchld_before:
             # None: a handler installed outside Python, which cannot be put back from here.
             signal.signal(signal.SIGCHLD, signal.SIG_DFL if before is None else before)

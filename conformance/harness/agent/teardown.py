@@ -75,45 +75,22 @@ def _end_loops(server, loops, timeout):
     return forced
 
 
-def _shutdown_outcome(shutdown, loops, timeout, after_loop):
-    """How ``shutdown`` (a Task) went within ``timeout`` seconds, or, once every one of
-    ``loops`` has ended within them, within ``after_loop`` seconds of that: the documented
-    shutdown() only waits for its loop to stop, so one that has not returned soon after
-    that waits for nothing that will come. Also the bound that applied, and whether it was
-    the one after the loops' end."""
-    deadline = time.time() + timeout
-    loops_ended = None
-    while shutdown.running():
-        if loops_ended is None and not _running(loops):
-            loops_ended = time.time()
-        end = deadline if loops_ended is None else loops_ended + after_loop
-        if time.time() >= end:
-            break
-        shutdown.thread.join(max(0.0, min(FLAG_EVERY, end - time.time())))
-    after = loops_ended is not None
-    return shutdown.wait(0.0), (after_loop if after else timeout), after
-
-
-def stop(server, serving, loops, tasks, timeout, shutdown_wait=None, owned=(),
-         after_loop=None):
+def stop(server, serving, loops, tasks, timeout, shutdown_wait=None, owned=()):
     """Stop ``server``: shutdown() if a serve_forever() (one of ``loops``) ever ran, each
     loop's end, server_close(), each bounded by ``timeout`` seconds (shutdown() by
-    ``shutdown_wait``, if given, and by ``after_loop`` seconds after its loops ended),
-    with the means above where they fail. ``tasks`` are the server's calls still running,
-    if any; ``owned``, the sockets the agent opened for the server itself, which it closes
-    after server_close() (so that the server's socket, one of them, is not counted as left
-    open by server_close(): closing it is the agent's business). The stop op's reply (see
-    the protocol module)."""
+    ``shutdown_wait``, if given), with the means above where they fail. ``tasks`` are the
+    server's calls still running, if any; ``owned``, the sockets the agent opened for the
+    server itself, which it closes after server_close() (so that the server's socket, one
+    of them, is not counted as left open by server_close(): closing it is the agent's
+    business). The stop op's reply (see the protocol module)."""
     shutdown_wait = timeout if shutdown_wait is None else shutdown_wait
-    after_loop = shutdown_wait if after_loop is None else after_loop
     reply = {"shutdown": "not serving", "forced": [], "shutdown_waited": shutdown_wait}
     calls = list(tasks)
     grace = timeout
     if serving:
         shutdown = Task(lambda: server.shutdown(), "shutdown()")
         calls.append(shutdown)
-        outcome, reply["shutdown_waited"], reply["waited_after_loop"] = _shutdown_outcome(
-            shutdown, loops, shutdown_wait, after_loop)
+        outcome = shutdown.wait(shutdown_wait)
         reply["shutdown"] = outcome["result"]
         reply["shutdown_error"] = outcome.get("error")
         # A shutdown() that raised will not stop the loop now; one that hung had its time.
