@@ -505,19 +505,28 @@ def run_all(options: argparse.Namespace, kit_args: Sequence[str],
     records: list[RunRecord] = []
     for number in range(1, options.times + 1):
         record = run_once(number, runs_dir / f"run-{number}", command_for, options.timeout)
-        if record.finished.code in KIT_REFUSED and record.results is None:
-            print(f"repeat: error: the kit refused the run (exit {record.finished.code}): "
-                  f"{last_line(record.folder / 'kit.log')}", file=sys.stderr)
-            return None
-        skipped_why = nothing_checked(record.results) if record.results else None
-        if skipped_why:
-            print(f"repeat: error: run {number} checked nothing, every case was skipped: "
-                  f"{skipped_why}", file=sys.stderr)
+        # A run stopped at its bound may not have reached its first case (on a busy
+        # machine): it counts as timed out, not as a run that checked nothing.
+        refused = None if record.timed_out else _refusal(record)
+        if refused:
+            print(f"repeat: error: {refused}", file=sys.stderr)
             return None
         records.append(record)
         print(record.progress(options.times), flush=True)
         save(records)
     return records
+
+
+def _refusal(record: RunRecord) -> str | None:
+    """Why a run that ended by itself checked nothing (the kit refused it, or it skipped
+    every case), or None."""
+    if record.finished.code in KIT_REFUSED and record.results is None:
+        return (f"the kit refused the run (exit {record.finished.code}): "
+                f"{last_line(record.folder / 'kit.log')}")
+    skipped_why = nothing_checked(record.results) if record.results else None
+    if skipped_why:
+        return f"run {record.number} checked nothing, every case was skipped: {skipped_why}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
