@@ -15,23 +15,27 @@ from typing import Any
 
 from conformance import bounds
 from conformance.clients import waiting
-from conformance.harness import ServedServer
+from conformance.harness import Handler, ServedServer
 
 
 @contextlib.contextmanager
-def kept_open(server: ServedServer) -> Iterator[Callable[[bytes], Any]]:
+def kept_open(server: ServedServer) -> Iterator[Callable[[bytes], tuple[Any, Handler]]]:
     """A function that makes a new client send its payload to ``server`` (a datagram, or
     one write and a half-close) and returns the client's own address, as its socket
-    reports it. The clients stay connected until the block ends, after the handlers they
-    started have finished (within ``bounds.HANDLER_REPORT``)."""
+    reports it, with the handler instance that served it, once that reported setup()
+    (within ``bounds.HANDLER_REPORT``; an AssertionError says none ran). The clients stay
+    connected until the block ends, after the handlers they started have finished (within
+    ``bounds.HANDLER_REPORT``)."""
     server.poll()
     since = len(server.handlers())
     with contextlib.ExitStack() as clients:
 
-        def send(payload: bytes) -> Any:
+        def set_up(payload: bytes) -> tuple[Any, Handler]:
             client = clients.enter_context(
                 waiting(server.address, payload, is_datagram=server.is_datagram))
-            return client.sock.getsockname()
+            handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
+            assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+            return client.sock.getsockname(), handlers[0]
 
-        yield send
+        yield set_up
         server.handlers_finished(since=since, every=True, timeout=bounds.HANDLER_REPORT)

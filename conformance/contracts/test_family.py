@@ -20,7 +20,6 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from conformance import bounds
 from conformance.contracts._kept_open import kept_open
 from conformance.contracts.catalog import DOCS, INET_SERVERS, contract
 from conformance.harness import ServedServer
@@ -56,17 +55,14 @@ def test_family_inet6(serve: Callable[..., ServedServer]) -> None:
         f"the IPv6 server's server_address is {server.address!r}, not a 4-tuple on "
         f"{IPV6_LOOPBACK}")
 
-    with kept_open(server) as send:
+    with kept_open(server) as set_up:
 
         @example(payload=b"hello", clients=1)
         @given(payload=payloads(max_size=1024), clients=st.integers(1, 3))
         def check(payload: bytes, clients: int) -> None:
             for _ in range(clients):
-                client_address = send(payload)
-                handlers = server.take_handlers(1, until="setup",
-                                                timeout=bounds.HANDLER_REPORT)
-                assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
-                observed = handlers[0].client_address
+                client_address, handler = set_up(payload)
+                observed = handler.client_address
                 # "The format of addresses varies depending on the protocol family"
                 assert (isinstance(observed, tuple) and len(observed) == 4
                         and _without_port(observed) == _without_port(client_address)), (

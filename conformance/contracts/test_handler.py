@@ -30,19 +30,16 @@ def test_handler_client_address(server: ServedServer) -> None:
     client's socket, for TCP, UDP and Unix servers alike (an unbound Unix stream client's
     address is empty)."""
 
-    with kept_open(server) as send:
+    with kept_open(server) as set_up:
 
         @example(payload=b"hello", clients=1)
         @given(payload=payloads(max_size=1024), clients=st.integers(1, 3))
         def check(payload: bytes, clients: int) -> None:
             for _ in range(clients):
-                client_address = send(payload)
-                handlers = server.take_handlers(1, until="setup",
-                                                timeout=bounds.HANDLER_REPORT)
-                assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+                client_address, handler = set_up(payload)
                 # "the client address as self.client_address"
-                assert handlers[0].client_address == client_address, (
-                    f"self.client_address is {handlers[0].client_address!r}, but the "
+                assert handler.client_address == client_address, (
+                    f"self.client_address is {handler.client_address!r}, but the "
                     f"client's address is {client_address!r}")
 
         check()
@@ -52,17 +49,15 @@ def test_handler_client_address(server: ServedServer) -> None:
 def test_handler_server(server: ServedServer) -> None:
     """self.server is the server instance that accepted the request."""
 
-    with kept_open(server) as send:
+    with kept_open(server) as set_up:
 
         @example(payload=b"hello")
         @given(payload=payloads(max_size=1024))
         def check(payload: bytes) -> None:
-            send(payload)
-            handlers = server.take_handlers(1, until="setup", timeout=bounds.HANDLER_REPORT)
-            assert handlers, f"no handler ran within {bounds.HANDLER_REPORT:g}s"
+            _, handler = set_up(payload)
             # "and the server instance as self.server"
-            assert handlers[0].setup.server_is_server, (
-                f"self.server is a {handlers[0].setup.server_type} that is not the "
+            assert handler.setup.server_is_server, (
+                f"self.server is a {handler.setup.server_type} that is not the "
                 f"{server.server_class} serving the request")
 
         check()
