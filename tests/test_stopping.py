@@ -10,7 +10,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from conformance.reporting.collector import ResultsCollector
+from conformance.reporting.results import RunResults
 from tests.conftest import RUN_MARKER, leftover_processes
 
 # How long the outside stop waits for the first contract to finish before it stops the run.
@@ -71,3 +76,22 @@ def test_a_run_stopped_from_outside_leaves_a_valid_report(tmp_path: Path) -> Non
     while leftover_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not leftover_processes(marker)
+
+
+def test_a_run_stopped_before_it_collected_its_tests_still_reports(tmp_path: Path) -> None:
+    # SIGTERM in the first seconds, before the tests are collected: nothing finished,
+    # and the report says that rather than being absent.
+    config = SimpleNamespace(invocation_params=SimpleNamespace(dir=tmp_path),
+                             getoption=lambda name: "reports")
+    collector = ResultsCollector(config, "conformance")
+    collector.add_target("stdlib", RunResults(target={"name": "stdlib"}), None)
+    collector.pytest_keyboard_interrupt()
+    session = SimpleNamespace(exitstatus=pytest.ExitCode.INTERRUPTED)
+    collector.pytest_sessionfinish(session)
+    folder = tmp_path / "reports" / "stdlib"
+    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert results["complete"] is False
+    assert results["stopped"] == "interrupted"
+    assert results["contracts"] == [] and results["unfinished"] == []
+    assert (folder / "junit.xml").is_file()
+    assert session.exitstatus == pytest.ExitCode.INTERRUPTED

@@ -155,8 +155,9 @@ class ResultsCollector:
         unfinished = False
         for target in self._targets.values():
             results = target.results
-            if not results.contracts and not results.expected:
-                # No contract test in this session (pytest run for something else).
+            if not results.contracts and not results.expected and results.stopped is None:
+                # No contract test in this session (pytest run for something else). A run
+                # stopped before it had collected its tests still says so.
                 continue
             target.report_coverage(str(self.config.invocation_params.dir))
             target.write()
