@@ -131,7 +131,8 @@ class Target:
         if hello:
             info.update(python_version=hello.get("python_version"),
                         implementation=hello.get("implementation"),
-                        executable=hello.get("python"), module_file=hello.get("module_file"))
+                        executable=hello.get("python"), module_file=hello.get("module_file"),
+                        workarounds=hello.get("workarounds", []))
         return info
 
     def _describe_server_classes(self, hello: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -66,6 +66,10 @@ class _TargetReport:
     def summary_lines(self) -> list[tuple[str, dict[str, bool]]]:
         lines = verdict_lines(self.results)
         lines.append((f"reports: {_shown(self.folder)}/{{results.json,junit.xml}}", {}))
+        if self.results.target.get("workarounds"):
+            lines.append(("harness workarounds (the target's own defects, see "
+                          "conformance/harness/agent/workarounds.py): "
+                          + ", ".join(self.results.target["workarounds"]), {}))
         if self.results.coverage is not None:
             lines.append((self.results.coverage.summary_line(_shown), {}))
         used = self.results.baseline

@@ -7,7 +7,7 @@ import faulthandler
 import os
 import sys
 
-from . import forks, measuring, protocol
+from . import forks, measuring, protocol, workarounds
 from .handlers import user_handler_kind
 from .instrumentation import server_kind
 from .loading import import_attribute, import_module, module_origin
@@ -108,9 +108,11 @@ def _run(args, writer):
         writer.send(failure)
         return 3
     try:
+        applied = workarounds.apply()
         agent = Agent(module, user_servers, measurement)
         hello = agent.hello()
         hello["user_handler"] = handler_kind
+        hello["workarounds"] = applied
         writer.send(hello)
         protocol.serve(agent, sys.stdin.fileno(), writer)
     finally:

@@ -2,7 +2,8 @@
 
 Protocol (kit -> agent on stdin, agent -> kit on a private copy of stdout):
   on start   {"op": "hello", "ok": true, "python": ..., "classes": [...],
-              "server_classes": [{"spec": ..., "name": ..., "kind": ...}, ...]}
+              "server_classes": [{"spec": ..., "name": ..., "kind": ...}, ...],
+              "workarounds": [NAME, ...]}  (module ``workarounds``)
              or {"op": "hello", "ok": false, "stage": ..., "error": ...}
              (stage "server-class" names the class's "spec" too; stage "coverage": the
              measurement --coverage-data asks for could not start)
