@@ -104,7 +104,8 @@ def crashes(cleanup):
         try:
             _, stderr = trial.communicate(timeout=TRIAL_TIMEOUT)
         except subprocess.TimeoutExpired:
-            trial.kill()
+            for running in trials:
+                running.kill()
             sys.exit(f"a trial ran past {TRIAL_TIMEOUT}s")
         if trial.returncode == -signal.SIGSEGV:
             crashed += 1
